@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything hashgate needs to build, run and test on Debian 12.
+# Idempotent: a second run only checks. Must run as root (or under sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  clang libclang-rt-14-dev llvm
+  libuv1-dev libsimdjson-dev libssl-dev openssl libmimalloc-dev libspdlog-dev libfmt-dev
+  prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev doctest-dev zlib1g-dev
+  python3 curl socat procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
