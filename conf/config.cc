@@ -1,0 +1,383 @@
+#include "conf/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+
+namespace hashgate::conf {
+namespace {
+
+// Walks the YAML tree keeping the key path and the file name for errors.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& path, const std::string& what) const {
+    std::ostringstream os;
+    os << source_;
+    if (node.IsDefined() && node.Mark().line >= 0) os << ":" << node.Mark().line + 1;
+    os << ": " << path << ": " << what;
+    throw ConfigError(os.str());
+  }
+
+  void only_keys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> allowed) const {
+    if (!map.IsMap()) fail(map, path, "must be a mapping");
+    for (const auto& kv : map) {
+      std::string key = kv.first.as<std::string>();
+      bool ok = false;
+      for (const char* a : allowed) ok = ok || key == a;
+      if (!ok) {
+        std::string list;
+        for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+        fail(kv.first, join(path, key), "unknown key (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+  std::string str(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsScalar()) fail(n, path, "must be a string");
+    return substitute_env(n.Scalar(), location(n, path));
+  }
+
+  double number(const YAML::Node& n, const std::string& path) const {
+    std::string s = str(n, path);
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != 0 || !std::isfinite(v)) fail(n, path, "must be a number, got '" + s + "'");
+    return v;
+  }
+
+  int64_t integer(const YAML::Node& n, const std::string& path) const {
+    std::string s = str(n, path);
+    int64_t v = 0;
+    auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size())
+      fail(n, path, "must be an integer, got '" + s + "'");
+    return v;
+  }
+
+  bool boolean(const YAML::Node& n, const std::string& path) const {
+    std::string s = str(n, path);
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+    fail(n, path, "must be true or false, got '" + s + "'");
+  }
+
+  std::string location(const YAML::Node& n, const std::string& path) const {
+    std::string s = source_;
+    if (n.Mark().line >= 0) s += ":" + std::to_string(n.Mark().line + 1);
+    return s + ": " + path;
+  }
+
+ private:
+  std::string source_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot open file");
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+void parse_pool_url(const Reader& r, const YAML::Node& n, const std::string& path, Pool& pool) {
+  const std::string url = pool.url;
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) r.fail(n, path, "must look like stratum+tcp://host:port, got '" + url + "'");
+  std::string scheme = url.substr(0, scheme_end);
+  std::string rest = url.substr(scheme_end + 3);
+  if (scheme == "stratum+tcp") {
+    pool.scheme = PoolScheme::kTcp;
+  } else if (scheme == "stratum+ssl" || scheme == "stratum+tls") {
+    pool.scheme = PoolScheme::kSsl;
+  } else if (scheme == "test") {
+    pool.scheme = PoolScheme::kTest;
+  } else {
+    r.fail(n, path, "unknown scheme '" + scheme + "' (expected stratum+tcp, stratum+ssl or test)");
+  }
+  if (pool.scheme == PoolScheme::kTest) {
+    // test://[name][?difficulty=D&job_interval=S&extranonce2_size=N]
+    auto q = rest.find('?');
+    if (q == std::string::npos) return;
+    std::stringstream qs(rest.substr(q + 1));
+    std::string kv;
+    while (std::getline(qs, kv, '&')) {
+      auto eq = kv.find('=');
+      std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      char* end = nullptr;
+      double d = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != 0 || !(d > 0)) r.fail(n, path, "test pool option '" + k + "' needs a positive number");
+      if (k == "difficulty") {
+        pool.test_difficulty = d;
+      } else if (k == "job_interval") {
+        pool.test_job_interval = d;
+      } else if (k == "extranonce2_size") {
+        if (d < 1 || d > 8 || d != std::floor(d)) r.fail(n, path, "test pool extranonce2_size must be 1..8");
+        pool.test_extranonce2_size = uint32_t(d);
+      } else {
+        r.fail(n, path, "unknown test pool option '" + k + "' (expected difficulty, job_interval, extranonce2_size)");
+      }
+    }
+    return;
+  }
+  auto slash = rest.find('/');
+  if (slash != std::string::npos) rest = rest.substr(0, slash);
+  auto ep = parse_endpoint(rest);
+  if (!ep) r.fail(n, path, "must include host:port, got '" + url + "'");
+  pool.endpoint = *ep;
+}
+
+void load_listeners(const Reader& r, const YAML::Node& n, Config& c) {
+  if (!n.IsSequence() || n.size() == 0) r.fail(n, "listeners", "must be a non-empty list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node& l = n[i];
+    std::string path = "listeners[" + std::to_string(i) + "]";
+    r.only_keys(l, path, {"name", "bind", "tls"});
+    Listener out;
+    if (!l["name"]) r.fail(l, path + ".name", "is required");
+    out.name = r.str(l["name"], path + ".name");
+    if (!names.insert(out.name).second) r.fail(l["name"], path + ".name", "duplicate listener name '" + out.name + "'");
+    if (!l["bind"]) r.fail(l, path + ".bind", "is required");
+    std::string bind = r.str(l["bind"], path + ".bind");
+    auto ep = parse_endpoint(bind);
+    if (!ep) r.fail(l["bind"], path + ".bind", "must be host:port, got '" + bind + "'");
+    out.bind = *ep;
+    if (l["tls"]) {
+      r.only_keys(l["tls"], path + ".tls", {"cert", "key"});
+      if (!l["tls"]["cert"] || !l["tls"]["key"]) r.fail(l["tls"], path + ".tls", "needs both cert and key");
+      out.tls = TlsFiles{r.str(l["tls"]["cert"], path + ".tls.cert"), r.str(l["tls"]["key"], path + ".tls.key")};
+      r.fail(l["tls"], path + ".tls", "TLS listeners are not available in this version of hashgate");
+    }
+    c.listeners.push_back(std::move(out));
+  }
+}
+
+void load_pools(const Reader& r, const YAML::Node& root, Config& c) {
+  const YAML::Node n = root["pools"];
+  // A missing key has no line of its own: name the mapping it belongs in.
+  if (!n) r.fail(root, "pools", "is required: at least one pool");
+  if (!n.IsSequence() || n.size() == 0) r.fail(n, "pools", "must be a non-empty list: at least one pool is required");
+  std::set<std::string> names;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node& p = n[i];
+    std::string path = "pools[" + std::to_string(i) + "]";
+    r.only_keys(p, path, {"name", "url", "user", "password", "password_file", "priority", "weight"});
+    Pool out;
+    out.name = p["name"] ? r.str(p["name"], path + ".name") : "pool" + std::to_string(i);
+    if (!names.insert(out.name).second) r.fail(p["name"], path + ".name", "duplicate pool name '" + out.name + "'");
+    if (!p["url"]) r.fail(p, path + ".url", "is required");
+    out.url = r.str(p["url"], path + ".url");
+    parse_pool_url(r, p["url"], path + ".url", out);
+    if (p["user"]) out.user = r.str(p["user"], path + ".user");
+    if (out.user.empty() && out.scheme != PoolScheme::kTest) r.fail(p, path + ".user", "is required");
+    if (out.user.empty()) out.user = "hashgate";
+    if (p["password"] && p["password_file"])
+      r.fail(p["password_file"], path + ".password_file", "give password or password_file, not both");
+    if (p["password"]) out.password = r.str(p["password"], path + ".password");
+    if (p["password_file"]) {
+      std::string file = r.str(p["password_file"], path + ".password_file");
+      std::ifstream in(file);
+      if (!in) r.fail(p["password_file"], path + ".password_file", "cannot read '" + file + "'");
+      std::getline(in, out.password);
+      while (!out.password.empty() && (out.password.back() == '\r' || out.password.back() == ' '))
+        out.password.pop_back();
+    }
+    if (p["priority"]) out.priority = int(r.integer(p["priority"], path + ".priority"));
+    if (p["weight"]) {
+      out.weight = r.number(p["weight"], path + ".weight");
+      if (!(out.weight > 0)) r.fail(p["weight"], path + ".weight", "must be greater than 0");
+    }
+    c.pools.push_back(std::move(out));
+  }
+}
+
+void load_aggregation(const Reader& r, const YAML::Node& n, Config& c) {
+  r.only_keys(n, "aggregation", {"mode", "prefix_bytes", "min_extranonce2_size", "sessions_per_upstream"});
+  if (n["mode"]) {
+    std::string m = r.str(n["mode"], "aggregation.mode");
+    if (m == "aggregate") {
+      c.aggregation.mode = AggregationMode::kAggregate;
+    } else if (m == "passthrough") {
+      c.aggregation.mode = AggregationMode::kPassthrough;
+    } else {
+      r.fail(n["mode"], "aggregation.mode", "must be aggregate or passthrough, got '" + m + "'");
+    }
+  }
+  if (n["prefix_bytes"]) {
+    std::string s = r.str(n["prefix_bytes"], "aggregation.prefix_bytes");
+    if (s == "auto") {
+      c.aggregation.prefix_bytes = -1;
+    } else {
+      int64_t v = r.integer(n["prefix_bytes"], "aggregation.prefix_bytes");
+      if (v < 0 || v > 4) r.fail(n["prefix_bytes"], "aggregation.prefix_bytes", "must be auto or 0..4");
+      c.aggregation.prefix_bytes = int(v);
+    }
+  }
+  if (n["min_extranonce2_size"]) {
+    int64_t v = r.integer(n["min_extranonce2_size"], "aggregation.min_extranonce2_size");
+    if (v < 1 || v > 8) r.fail(n["min_extranonce2_size"], "aggregation.min_extranonce2_size", "must be 1..8");
+    c.aggregation.min_extranonce2_size = uint32_t(v);
+  }
+  if (n["sessions_per_upstream"]) {
+    int64_t v = r.integer(n["sessions_per_upstream"], "aggregation.sessions_per_upstream");
+    if (v < 1) r.fail(n["sessions_per_upstream"], "aggregation.sessions_per_upstream", "must be at least 1");
+    c.aggregation.sessions_per_upstream = uint64_t(v);
+  }
+}
+
+void load_vardiff(const Reader& r, const YAML::Node& n, Config& c) {
+  r.only_keys(n, "vardiff", {"initial", "min", "max", "target_share_seconds"});
+  auto& v = c.vardiff;
+  auto positive = [&](const char* key, double& out) {
+    if (!n[key]) return;
+    std::string path = std::string("vardiff.") + key;
+    out = r.number(n[key], path);
+    if (!(out > 0)) r.fail(n[key], path, "must be greater than 0");
+  };
+  positive("initial", v.initial);
+  positive("min", v.min);
+  positive("max", v.max);
+  positive("target_share_seconds", v.target_share_seconds);
+  if (v.min > v.max) r.fail(n["min"] ? n["min"] : n, "vardiff.min", "must not exceed vardiff.max");
+  if (v.initial < v.min || v.initial > v.max)
+    r.fail(n["initial"] ? n["initial"] : n, "vardiff.initial", "must lie between vardiff.min and vardiff.max");
+}
+
+}  // namespace
+
+std::string Endpoint::to_string() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::optional<Endpoint> parse_endpoint(const std::string& s) {
+  Endpoint ep;
+  std::string port;
+  if (!s.empty() && s[0] == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return std::nullopt;
+    ep.host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos || s.find(':') != colon) return std::nullopt;
+    ep.host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  unsigned v = 0;
+  auto r = std::from_chars(port.data(), port.data() + port.size(), v);
+  if (ep.host.empty() || port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() || v > 65535)
+    return std::nullopt;
+  ep.port = uint16_t(v);
+  return ep;
+}
+
+std::string substitute_env(const std::string& value, const std::string& where) {
+  std::string out;
+  size_t i = 0;
+  while (i < value.size()) {
+    size_t start = value.find("${", i);
+    if (start == std::string::npos) {
+      out.append(value, i, std::string::npos);
+      break;
+    }
+    out.append(value, i, start - i);
+    size_t end = value.find('}', start);
+    if (end == std::string::npos) throw ConfigError(where + ": unterminated ${ in '" + value + "'");
+    std::string expr = value.substr(start + 2, end - start - 2);
+    std::string name = expr, fallback;
+    bool has_default = false;
+    if (auto d = expr.find(":-"); d != std::string::npos) {
+      name = expr.substr(0, d);
+      fallback = expr.substr(d + 2);
+      has_default = true;
+    }
+    if (name.empty()) throw ConfigError(where + ": empty variable name in '" + value + "'");
+    const char* env = std::getenv(name.c_str());
+    if (env && *env) {
+      out += env;
+    } else if (has_default) {
+      out += fallback;
+    } else {
+      throw ConfigError(where + ": environment variable " + name + " is not set and has no default");
+    }
+    i = end + 1;
+  }
+  return out;
+}
+
+Config load_string(const std::string& yaml, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  Reader r(source);
+  if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
+  r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "limits",
+                         "logging"});
+  Config c;
+  c.source = source;
+  if (root["algorithm"]) {
+    c.algorithm = r.str(root["algorithm"], "algorithm");
+    if (c.algorithm != "scrypt" && c.algorithm != "sha256d")
+      r.fail(root["algorithm"], "algorithm", "must be scrypt or sha256d, got '" + c.algorithm + "'");
+  }
+  if (!root["listeners"]) r.fail(root, "listeners", "is required");
+  load_listeners(r, root["listeners"], c);
+  load_pools(r, root, c);
+  if (root["aggregation"]) load_aggregation(r, root["aggregation"], c);
+  if (root["vardiff"]) load_vardiff(r, root["vardiff"], c);
+  if (const auto& v = root["version_rolling"]) {
+    r.only_keys(v, "version_rolling", {"enabled", "mask"});
+    if (v["enabled"]) c.version_rolling.enabled = r.boolean(v["enabled"], "version_rolling.enabled");
+    if (v["mask"]) {
+      std::string s = r.str(v["mask"], "version_rolling.mask");
+      unsigned m = 0;
+      auto res = std::from_chars(s.data(), s.data() + s.size(), m, 16);
+      if (s.size() != 8 || res.ec != std::errc() || res.ptr != s.data() + s.size())
+        r.fail(v["mask"], "version_rolling.mask", "must be 8 hex digits, got '" + s + "'");
+      c.version_rolling.mask = m;
+    }
+  }
+  if (const auto& l = root["limits"]) {
+    r.only_keys(l, "limits", {"max_line_bytes"});
+    if (l["max_line_bytes"]) {
+      int64_t v = r.integer(l["max_line_bytes"], "limits.max_line_bytes");
+      if (v < 512 || v > 1048576) r.fail(l["max_line_bytes"], "limits.max_line_bytes", "must be 512..1048576");
+      c.limits.max_line_bytes = uint32_t(v);
+    }
+  }
+  if (const auto& l = root["logging"]) {
+    r.only_keys(l, "logging", {"level", "format"});
+    if (l["level"]) {
+      c.logging.level = r.str(l["level"], "logging.level");
+      static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
+      if (!levels.count(c.logging.level))
+        r.fail(l["level"], "logging.level", "must be trace, debug, info, warn or error, got '" + c.logging.level + "'");
+    }
+    if (l["format"]) {
+      c.logging.format = r.str(l["format"], "logging.format");
+      if (c.logging.format != "text" && c.logging.format != "json")
+        r.fail(l["format"], "logging.format", "must be text or json, got '" + c.logging.format + "'");
+    }
+  }
+  return c;
+}
+
+Config load_file(const std::string& path) { return load_string(read_file(path), path); }
+
+}  // namespace hashgate::conf

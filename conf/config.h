@@ -1,0 +1,106 @@
+// hashgate's configuration: one YAML file, validated once into typed
+// objects. Every error names the file, the line and the key path. The
+// shape is a contract with operators and the Helm chart (DESIGN.md).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hashgate::conf {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::string to_string() const;
+};
+
+struct TlsFiles {
+  std::string cert;
+  std::string key;
+};
+
+struct Listener {
+  std::string name;
+  Endpoint bind;
+  std::optional<TlsFiles> tls;
+};
+
+enum class PoolScheme { kTcp, kSsl, kTest };
+
+struct Pool {
+  std::string name;
+  std::string url;  // as written
+  PoolScheme scheme = PoolScheme::kTcp;
+  Endpoint endpoint;  // host and port for tcp/ssl
+  // test:// options (query string): difficulty, job_interval, extranonce2_size.
+  double test_difficulty = 0;  // 0: vardiff.min
+  double test_job_interval = 30;
+  uint32_t test_extranonce2_size = 8;
+  std::string user;
+  std::string password;
+  int priority = 0;
+  double weight = 1;
+};
+
+enum class AggregationMode { kAggregate, kPassthrough };
+
+struct Aggregation {
+  AggregationMode mode = AggregationMode::kAggregate;
+  int prefix_bytes = -1;  // -1: auto
+  uint32_t min_extranonce2_size = 4;
+  uint64_t sessions_per_upstream = 4096;
+};
+
+struct Vardiff {
+  double initial = 1024;
+  double min = 1;
+  double max = 4194304;
+  double target_share_seconds = 10;
+};
+
+struct VersionRolling {
+  bool enabled = true;
+  uint32_t mask = 0x1fffe000;
+};
+
+struct Limits {
+  uint32_t max_line_bytes = 16384;
+};
+
+struct Logging {
+  std::string level = "info";
+  std::string format = "text";
+};
+
+struct Config {
+  std::string source;  // file name, for messages
+  std::string algorithm = "scrypt";
+  std::vector<Listener> listeners;
+  std::vector<Pool> pools;
+  Aggregation aggregation;
+  Vardiff vardiff;
+  VersionRolling version_rolling;
+  Limits limits;
+  Logging logging;
+};
+
+// Throws ConfigError naming file:line and the key path.
+Config load_file(const std::string& path);
+Config load_string(const std::string& yaml, const std::string& source_name);
+
+// "${VAR}" and "${VAR:-default}" substitution; throws ConfigError for an
+// unset variable without a default. Exposed for tests.
+std::string substitute_env(const std::string& value, const std::string& where);
+
+// Parses "host:port" or "[v6]:port".
+std::optional<Endpoint> parse_endpoint(const std::string& s);
+
+}  // namespace hashgate::conf

@@ -1,0 +1,349 @@
+#include "protocol/downstream_session.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace hashgate {
+
+DownstreamSession::DownstreamSession(SessionContext& ctx, uint64_t id, double now)
+    : ctx_(ctx), id_(id), framer_(ctx.max_line), vardiff_(ctx.vardiff, now) {}
+
+std::string& DownstreamSession::owned_out() {
+  if (out_.empty() || out_.back().shared) out_.emplace_back();
+  return out_.back().owned;
+}
+
+bool DownstreamSession::next_event(SessionEvent& out) {
+  if (event_read_ >= events_.size()) {
+    events_.clear();
+    event_read_ = 0;
+    return false;
+  }
+  out = std::move(events_[event_read_++]);
+  return true;
+}
+
+void DownstreamSession::receive(std::string_view bytes, double now) {
+  if (closing_) return;
+  framer_.feed(bytes);
+  std::string_view line;
+  for (;;) {
+    switch (framer_.next_line(line)) {
+      case LineFramer::Status::kNeedMore:
+        return;
+      case LineFramer::Status::kTooLong:
+        violation(ErrorCode::kInvalidRequest,
+                  "line longer than " + std::to_string(ctx_.max_line) + " bytes");
+        close("line longer than " + std::to_string(ctx_.max_line) + " bytes");
+        return;
+      case LineFramer::Status::kLine:
+        if (!line.empty()) handle_line(line, now);
+        if (closing_) return;
+        break;
+    }
+  }
+}
+
+void DownstreamSession::handle_line(std::string_view line, double now) {
+  auto parsed = ctx_.parser->parse(line);
+  if (!parsed) {
+    write_error(owned_out(), RpcId{}, parsed.error().code, parsed.error().message);
+    violation(parsed.error().code, parsed.error().message);
+    return;
+  }
+  const Incoming& m = *parsed;
+  if (m.is_response) return;  // an answer to client.get_version and the like
+  const std::string_view method = m.method;
+  if (method == "mining.submit") {
+    on_submit(m, now);
+  } else if (method == "mining.subscribe") {
+    on_subscribe(m);
+  } else if (method == "mining.authorize") {
+    on_authorize(m);
+  } else if (method == "mining.configure") {
+    on_configure(m, now);
+  } else if (method == "mining.extranonce.subscribe") {
+    extranonce_subscribed_ = true;
+    write_result_true(owned_out(), m.id);
+  } else if (method == "mining.suggest_difficulty") {
+    on_suggest_difficulty(m, now);
+  } else if (method == "client.get_version") {
+    write_get_version_result(owned_out(), m.id, ctx_.version);
+  } else {
+    std::string msg = "unknown method '" + std::string(method.substr(0, 64)) + "'";
+    write_error(owned_out(), m.id, ErrorCode::kMethodNotFound, msg);
+    violation(ErrorCode::kMethodNotFound, std::move(msg));
+  }
+}
+
+void DownstreamSession::on_subscribe(const Incoming& m) {
+  if (subscribed_ || pending_subscribe_) {
+    write_error(owned_out(), m.id, ErrorCode::kOther, "already subscribed");
+    return;
+  }
+  auto p = decode_subscribe(m);
+  agent_ = std::move(p->agent);
+  resume_id_ = std::move(p->session_id);
+  pending_subscribe_ = m.id;
+  if (bound_) {
+    answer_pending();
+  } else {
+    request_upstream();
+  }
+}
+
+void DownstreamSession::on_configure(const Incoming& m, double now) {
+  auto p = decode_configure(m);
+  if (!p) {
+    write_error(owned_out(), m.id, p.error().code, p.error().message);
+    violation(p.error().code, p.error().message);
+    return;
+  }
+  configure_ = *p;
+  if (configure_.minimum_difficulty) vardiff_.suggest(*configure_.minimum_difficulty, now);
+  if (configure_.subscribe_extranonce) extranonce_subscribed_ = true;
+  pending_configure_ = m.id;
+  if (bound_) {
+    answer_pending();
+  } else {
+    request_upstream();
+  }
+}
+
+void DownstreamSession::on_authorize(const Incoming& m) {
+  auto p = decode_authorize(m);
+  if (!p) {
+    write_error(owned_out(), m.id, p.error().code, p.error().message);
+    violation(p.error().code, p.error().message);
+    return;
+  }
+  SessionEvent ev;
+  ev.kind = SessionEventKind::kAuthorize;
+  ev.id = m.id;
+  ev.auth = std::move(*p);
+  events_.push_back(std::move(ev));
+}
+
+void DownstreamSession::authorize_result(const RpcId& id, const std::string& user, bool ok,
+                                         std::string_view message) {
+  if (!ok) {
+    write_error(owned_out(), id, ErrorCode::kUnauthorized, message.empty() ? "unauthorized worker" : message);
+    return;
+  }
+  bool was_ready = ready();
+  if (std::find(workers_.begin(), workers_.end(), user) == workers_.end() && workers_.size() < 64)
+    workers_.push_back(user);
+  write_result_true(owned_out(), id);
+  if (!was_ready && ready()) deliver_latest();
+}
+
+void DownstreamSession::on_suggest_difficulty(const Incoming& m, double now) {
+  auto d = decode_difficulty(m);
+  if (!d) {
+    if (!m.id.is_null()) write_error(owned_out(), m.id, d.error().code, d.error().message);
+    violation(d.error().code, d.error().message);
+    return;
+  }
+  vardiff_.suggest(*d, now);
+  if (!m.id.is_null()) write_result_true(owned_out(), m.id);
+}
+
+void DownstreamSession::request_upstream() {
+  if (wants_upstream_ || bound_) return;
+  wants_upstream_ = true;
+  SessionEvent ev;
+  ev.kind = SessionEventKind::kNeedUpstream;
+  events_.push_back(std::move(ev));
+}
+
+void DownstreamSession::bind(const Binding& b, double now) {
+  binding_ = b;
+  bound_ = true;
+  wants_upstream_ = false;
+  sent_ = {};
+  answer_pending();
+}
+
+void DownstreamSession::unbind() {
+  bound_ = false;
+  sent_ = {};
+}
+
+void DownstreamSession::answer_pending() {
+  // Configure first: miners expect its answer before subscribe's.
+  if (pending_configure_) {
+    bool rolling = configure_.version_rolling && binding_.version_mask != 0;
+    session_mask_ = rolling ? (configure_.version_rolling_mask & binding_.version_mask) : 0;
+    if (rolling && std::popcount(session_mask_) < int(configure_.version_rolling_min_bit_count)) {
+      rolling = false;
+      session_mask_ = 0;
+    }
+    write_configure_result(owned_out(), *pending_configure_, configure_, rolling, session_mask_);
+    pending_configure_.reset();
+  }
+  if (pending_subscribe_) {
+    char sid[17];
+    std::snprintf(sid, sizeof sid, "%016llx", static_cast<unsigned long long>(id_));
+    write_subscribe_result(owned_out(), *pending_subscribe_, sid, binding_.extranonce1, binding_.extranonce2_size);
+    pending_subscribe_.reset();
+    subscribed_ = true;
+    if (ready()) deliver_latest();
+  }
+}
+
+void DownstreamSession::send_set_extranonce(const Binding& b, double now) {
+  binding_ = b;
+  bound_ = true;
+  wants_upstream_ = false;
+  sent_ = {};
+  write_set_extranonce(owned_out(), b.extranonce1, b.extranonce2_size);
+  if (session_mask_ & ~b.version_mask) {
+    session_mask_ &= b.version_mask;
+    write_set_version_mask(owned_out(), session_mask_);
+  }
+  announced_difficulty_ = 0;  // re-announce with the first job on the new pool
+  if (ready()) deliver_latest();
+}
+
+void DownstreamSession::deliver_latest() {
+  if (JobRef job = ctx_.jobs->latest(binding_.link_id)) on_job(job, true);
+}
+
+void DownstreamSession::on_job(const JobRef& job, bool force_clean) {
+  if (!ready() || closing_ || job->link_id != binding_.link_id) return;
+  double d = vardiff_.difficulty();
+  if (d != announced_difficulty_) {
+    write_set_difficulty(owned_out(), d);
+    announced_difficulty_ = d;
+  }
+  OutChunk chunk;
+  chunk.shared = (force_clean || job->params.clean_jobs) ? job->notify_line_clean : job->notify_line;
+  out_.push_back(std::move(chunk));
+  sent_[sent_next_] = SentJob{job->seq, d};
+  sent_next_ = (sent_next_ + 1) % sent_.size();
+}
+
+const DownstreamSession::SentJob* DownstreamSession::sent_job(uint64_t seq) const {
+  for (const SentJob& s : sent_)
+    if (s.seq == seq) return &s;
+  return nullptr;
+}
+
+void DownstreamSession::reject(const RpcId& id, ErrorCode code, std::string_view message, std::string_view worker) {
+  write_error(owned_out(), id, code, message);
+  SessionEvent ev;
+  ev.kind = SessionEventKind::kRejected;
+  ev.auth.user.assign(worker.substr(0, 256));
+  ev.error = Error{code, std::string(message)};
+  events_.push_back(std::move(ev));
+}
+
+void DownstreamSession::on_submit(const Incoming& m, double now) {
+  auto p = decode_submit(m);
+  if (!p) {
+    write_error(owned_out(), m.id, p.error().code, p.error().message);
+    violation(p.error().code, p.error().message);
+    return;
+  }
+  if (!subscribed_) return reject(m.id, ErrorCode::kNotSubscribed, "not subscribed", p->worker);
+
+  // DESIGN.md's order: known job, authorized worker, ntime, version bits,
+  // duplicate, then the hash.
+  JobEntry* entry = bound_ ? ctx_.jobs->find(p->job_id) : nullptr;
+  const SentJob* sent = entry ? sent_job(entry->job->seq) : nullptr;
+  if (!entry || !sent || entry->job->link_id != binding_.link_id)
+    return reject(m.id, ErrorCode::kStaleJob, "job not found (stale)", p->worker);
+  const Job& job = *entry->job;
+
+  auto w = std::find(workers_.begin(), workers_.end(), p->worker);
+  if (w == workers_.end()) return reject(m.id, ErrorCode::kUnauthorized, "unauthorized worker", p->worker);
+
+  if (p->ntime < job.params.ntime || p->ntime - job.params.ntime > ctx_.ntime_roll_seconds)
+    return reject(m.id, ErrorCode::kOther, "ntime out of range", p->worker);
+
+  uint32_t version = job.params.version;
+  if (p->version_bits) {
+    if (session_mask_ == 0) return reject(m.id, ErrorCode::kOther, "version rolling not negotiated", p->worker);
+    if (*p->version_bits & ~session_mask_)
+      return reject(m.id, ErrorCode::kOther, "version bits outside the negotiated mask", p->worker);
+    version = (version & ~session_mask_) | (*p->version_bits & session_mask_);
+  }
+
+  uint8_t en2[16];
+  if (p->extranonce2_hex.size() != 2 * binding_.extranonce2_size ||
+      !hex_decode(p->extranonce2_hex, std::span<uint8_t>(en2, binding_.extranonce2_size)))
+    return reject(m.id, ErrorCode::kOther,
+                  "extranonce2 must be " + std::to_string(binding_.extranonce2_size) + " bytes of hex", p->worker);
+
+  ShareWork work;
+  const size_t prefix_len = binding_.extranonce1.size() - binding_.prefix_offset;
+  std::memcpy(work.upstream_extranonce2.data(), binding_.extranonce1.data() + binding_.prefix_offset, prefix_len);
+  std::memcpy(work.upstream_extranonce2.data() + prefix_len, en2, binding_.extranonce2_size);
+  work.upstream_extranonce2_size = uint8_t(prefix_len + binding_.extranonce2_size);
+
+  uint64_t fp = ctx_.fingerprint_key;
+  fp = fingerprint_mix(fp, work.upstream_extranonce2.data(), work.upstream_extranonce2_size);
+  uint8_t fields[12];
+  put_le32(fields, p->ntime);
+  put_le32(fields + 4, p->nonce);
+  put_le32(fields + 8, version);
+  fp = fingerprint_finish(fingerprint_mix(fp, fields, sizeof fields));
+  if (!entry->seen.insert(fp)) return reject(m.id, ErrorCode::kDuplicateShare, "duplicate share", p->worker);
+
+  Hash256 cb = coinbase_hash(job.params.coinb1, job.extranonce1,
+                             std::span<const uint8_t>(work.upstream_extranonce2.data(), work.upstream_extranonce2_size),
+                             job.params.coinb2);
+  Hash256 root = merkle_root(cb, job.params.merkle_branch);
+  work.header = build_header(version, job.params.prevhash, root, p->ntime, job.params.nbits, p->nonce);
+  work.session_id = id_;
+  work.rpc_id = m.id;
+  work.job = entry->job;
+  // Lowering the difficulty helps at once; raising it waits for the next job.
+  work.difficulty = std::min(sent->difficulty, vardiff_.difficulty());
+  work.worker = uint32_t(w - workers_.begin());
+  work.ntime = p->ntime;
+  work.nonce = p->nonce;
+  work.version_bits = p->version_bits;
+
+  SessionEvent ev;
+  ev.kind = SessionEventKind::kShare;
+  ev.share = std::move(work);
+  events_.push_back(std::move(ev));
+}
+
+ShareVerdict DownstreamSession::complete_share(const ShareWork& work, const Hash256& hash, double now) {
+  ShareVerdict v;
+  v.share_difficulty = hash_difficulty(ctx_.algorithm, hash);
+  if (!meets(hash, target_from_difficulty(ctx_.algorithm, work.difficulty))) {
+    v.code = ErrorCode::kLowDifficulty;
+    write_error(owned_out(), work.rpc_id, ErrorCode::kLowDifficulty, "low difficulty share");
+    return v;
+  }
+  v.accepted = true;
+  write_result_true(owned_out(), work.rpc_id);
+  v.forward = meets(hash, work.job->pool_target);
+  v.block = meets(hash, work.job->network_target);
+  vardiff_.on_share(now);
+  return v;
+}
+
+void DownstreamSession::on_tick(double now) { vardiff_.on_tick(now); }
+
+void DownstreamSession::send_reconnect(std::string_view host, uint16_t port, uint32_t wait_seconds) {
+  write_reconnect(owned_out(), host, port, wait_seconds);
+}
+
+void DownstreamSession::violation(ErrorCode code, std::string message) {
+  SessionEvent ev;
+  ev.kind = SessionEventKind::kViolation;
+  ev.error = Error{code, std::move(message)};
+  events_.push_back(std::move(ev));
+}
+
+void DownstreamSession::close(std::string reason) {
+  if (closing_) return;
+  closing_ = true;
+  close_reason_ = std::move(reason);
+}
+
+}  // namespace hashgate

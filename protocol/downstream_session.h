@@ -1,0 +1,181 @@
+// The miner-side Stratum session: a sans-I/O state machine. It takes bytes
+// (receive) and gateway decisions (bind, authorize_result, on_job,
+// complete_share) and produces bytes to send (output) and events for the
+// gateway (next_event). It never sees a socket, a timer or a clock: `now` is
+// passed in, in seconds.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hashing/header.h"
+#include "protocol/job.h"
+#include "protocol/line_framer.h"
+#include "protocol/stratum_codec.h"
+#include "protocol/vardiff.h"
+
+namespace hashgate {
+
+// What every session of one gateway shares. Owned by the gateway; sessions
+// keep a reference, never a loop global.
+struct SessionContext {
+  StratumParser* parser = nullptr;
+  JobBook* jobs = nullptr;
+  Algorithm algorithm = Algorithm::kSha256d;
+  VardiffConfig vardiff;
+  size_t max_line = 16384;
+  // A share's ntime may run from the job's ntime up to this many seconds past it.
+  uint32_t ntime_roll_seconds = 7200;
+  uint64_t fingerprint_key = 0;
+  std::string version = "hashgate";
+};
+
+// The slice of an upstream connection given to one session.
+struct Binding {
+  uint32_t link_id = 0;
+  Bytes extranonce1;             // the pool's extranonce1 ‖ this session's prefix
+  uint32_t prefix_offset = 0;    // where the prefix starts inside extranonce1
+  uint32_t extranonce2_size = 0; // the miner's share of extranonce2
+  uint32_t version_mask = 0;     // granted by the pool; 0 when it does not roll
+};
+
+// A share that passed every check but the hash. The gateway hashes `header`
+// (on the loop or on hashing threads) and hands the result to complete_share.
+struct ShareWork {
+  uint64_t session_id = 0;
+  RpcId rpc_id;
+  JobRef job;
+  Header header{};
+  double difficulty = 0;        // the session difficulty this share must meet
+  uint32_t worker = 0;          // index into the session's authorized workers
+  std::array<uint8_t, 16> upstream_extranonce2{};  // prefix ‖ miner extranonce2
+  uint8_t upstream_extranonce2_size = 0;
+  uint32_t ntime = 0;
+  uint32_t nonce = 0;
+  std::optional<uint32_t> version_bits;
+};
+
+struct ShareVerdict {
+  bool accepted = false;   // the miner was told "true"
+  bool forward = false;    // meets the pool's target: submit upstream
+  bool block = false;      // meets the network target
+  double share_difficulty = 0;  // what the hash is worth
+  ErrorCode code = ErrorCode::kOther;
+};
+
+enum class SessionEventKind {
+  kNeedUpstream,  // subscribe or configure came: the session wants a Binding
+  kAuthorize,     // mining.authorize: answer with authorize_result()
+  kShare,         // a share to hash: answer with complete_share()
+  kRejected,      // a share rejected before hashing (code and message)
+  kViolation,     // malformed input, unknown method: for scores and logs
+};
+
+struct SessionEvent {
+  SessionEventKind kind = SessionEventKind::kViolation;
+  RpcId id;
+  AuthorizeParams auth;  // kAuthorize; for kRejected, auth.user is the worker the share named
+  ShareWork share;
+  Error error;
+};
+
+// One write unit: either bytes owned by this session or a notify line shared
+// by every session that gets the job.
+struct OutChunk {
+  std::string owned;
+  std::shared_ptr<const std::string> shared;
+  std::string_view view() const { return shared ? std::string_view(*shared) : std::string_view(owned); }
+};
+
+class DownstreamSession {
+ public:
+  DownstreamSession(SessionContext& ctx, uint64_t id, double now);
+
+  // ---- input ----
+  void receive(std::string_view bytes, double now);
+  bool next_event(SessionEvent& out);
+  // Bytes to write, in order; the caller moves them out and clears.
+  std::vector<OutChunk>& output() { return out_; }
+  bool has_output() const { return !out_.empty(); }
+
+  // ---- gateway decisions ----
+  void bind(const Binding& b, double now);
+  void unbind();
+  void authorize_result(const RpcId& id, const std::string& user, bool ok, std::string_view message);
+  void on_job(const JobRef& job, bool force_clean);
+  ShareVerdict complete_share(const ShareWork& work, const Hash256& hash, double now);
+  void on_tick(double now);
+  void send_reconnect(std::string_view host, uint16_t port, uint32_t wait_seconds);
+  void send_set_extranonce(const Binding& b, double now);
+  void close(std::string reason);
+
+  // ---- state ----
+  uint64_t id() const { return id_; }
+  bool subscribed() const { return subscribed_; }
+  bool authorized() const { return !workers_.empty(); }
+  bool ready() const { return subscribed_ && authorized() && bound_; }
+  bool bound() const { return bound_; }
+  bool wants_upstream() const { return wants_upstream_; }
+  const Binding& binding() const { return binding_; }
+  bool closing() const { return closing_; }
+  const std::string& close_reason() const { return close_reason_; }
+  bool extranonce_subscribed() const { return extranonce_subscribed_; }
+  const std::string& agent() const { return agent_; }
+  const std::string& subscribe_session_id() const { return resume_id_; }
+  const std::vector<std::string>& workers() const { return workers_; }
+  double difficulty() const { return vardiff_.difficulty(); }
+  uint32_t version_mask() const { return session_mask_; }
+  size_t buffered_input() const { return framer_.buffered(); }
+  void release_idle_buffers() { framer_.shrink_if_idle(); }
+
+ private:
+  struct SentJob {
+    uint64_t seq = 0;
+    double difficulty = 0;
+  };
+
+  void handle_line(std::string_view line, double now);
+  void on_subscribe(const Incoming& m);
+  void on_configure(const Incoming& m, double now);
+  void on_authorize(const Incoming& m);
+  void on_submit(const Incoming& m, double now);
+  void on_suggest_difficulty(const Incoming& m, double now);
+  void answer_pending();
+  void deliver_latest();
+  void reject(const RpcId& id, ErrorCode code, std::string_view message, std::string_view worker);
+  void violation(ErrorCode code, std::string message);
+  void request_upstream();
+  std::string& owned_out();
+  const SentJob* sent_job(uint64_t seq) const;
+
+  SessionContext& ctx_;
+  uint64_t id_;
+  LineFramer framer_;
+  Vardiff vardiff_;
+  std::vector<SessionEvent> events_;
+  size_t event_read_ = 0;
+  std::vector<OutChunk> out_;
+
+  bool subscribed_ = false;
+  bool bound_ = false;
+  bool wants_upstream_ = false;
+  bool closing_ = false;
+  bool extranonce_subscribed_ = false;
+  std::optional<RpcId> pending_subscribe_;
+  std::optional<RpcId> pending_configure_;
+  ConfigureParams configure_;
+  std::string agent_;
+  std::string resume_id_;
+  std::string close_reason_;
+  Binding binding_;
+  uint32_t session_mask_ = 0;
+  std::vector<std::string> workers_;
+  double announced_difficulty_ = 0;
+  std::array<SentJob, JobBook::kWindow> sent_{};
+  size_t sent_next_ = 0;
+};
+
+}  // namespace hashgate

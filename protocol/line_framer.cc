@@ -1,0 +1,57 @@
+#include "protocol/line_framer.h"
+
+#include <cstring>
+
+namespace hashgate {
+
+void LineFramer::feed(std::string_view bytes) {
+  if (too_long_) return;
+  if (start_ > 0 && start_ == buf_.size()) {
+    buf_.clear();
+    start_ = 0;
+  } else if (start_ > 4096 && start_ * 2 > buf_.size()) {
+    buf_.erase(0, start_);
+    start_ = 0;
+  }
+  buf_.append(bytes);
+}
+
+LineFramer::Status LineFramer::next_line(std::string_view& line) {
+  if (too_long_) return Status::kTooLong;
+  const char* base = buf_.data() + start_;
+  size_t avail = buf_.size() - start_;
+  const void* nl = std::memchr(base + scan_, '\n', avail - scan_);
+  if (!nl) {
+    scan_ = avail;
+    if (avail > max_line_) {
+      too_long_ = true;
+      buf_.clear();
+      buf_.shrink_to_fit();
+      start_ = scan_ = 0;
+      return Status::kTooLong;
+    }
+    return Status::kNeedMore;
+  }
+  size_t len = static_cast<const char*>(nl) - base;
+  if (len > max_line_) {
+    too_long_ = true;
+    buf_.clear();
+    buf_.shrink_to_fit();
+    start_ = scan_ = 0;
+    return Status::kTooLong;
+  }
+  start_ += len + 1;
+  scan_ = 0;
+  if (len > 0 && base[len - 1] == '\r') --len;
+  line = std::string_view(base, len);
+  return Status::kLine;
+}
+
+void LineFramer::shrink_if_idle() {
+  if (start_ == buf_.size()) {
+    std::string().swap(buf_);
+    start_ = scan_ = 0;
+  }
+}
+
+}  // namespace hashgate

@@ -1,0 +1,770 @@
+#include "proxy/gateway.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "hashing/header.h"
+#include "hashing/sha256.h"
+#include "proxy/log.h"
+
+namespace hashgate {
+namespace {
+
+constexpr double kStopDeadlineSeconds = 5;
+constexpr int kBacklog = 1024;
+
+// One read buffer for the whole loop: sessions copy what they read into
+// their framer at once, so idle miners hold no read buffer of their own.
+char g_read_buf[65536];
+
+std::string peer_name(uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(a, host, sizeof host);
+    port = ntohs(a->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+  uv_ip6_name(a, host, sizeof host);
+  port = ntohs(a->sin6_port);
+  return "[" + std::string(host) + "]:" + std::to_string(port);
+}
+
+uint64_t random_u64() {
+  uint64_t v = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) v = std::random_device{}();
+  return v;
+}
+
+struct MinerWrite {
+  uv_write_t req;
+  std::vector<OutChunk> chunks;
+  std::vector<uv_buf_t> bufs;
+};
+
+}  // namespace
+
+struct Gateway::PoolState {
+  const conf::Pool* cfg = nullptr;
+  std::unique_ptr<TestPool> test_pool;
+  unsigned consecutive_failures = 0;
+  double next_connect_at = 0;
+};
+
+struct Gateway::Miner {
+  uv_tcp_t tcp;
+  Gateway* gw = nullptr;
+  std::unique_ptr<DownstreamSession> session;
+  std::string peer;
+  uint32_t link_id = 0;  // 0: none (bound or waiting)
+  uint32_t prefix = 0;
+  bool has_prefix = false;
+  bool closing = false;
+};
+
+struct Gateway::Link final : TransportOwner {
+  Gateway* gw = nullptr;
+  uint32_t id = 0;
+  size_t pool = 0;
+  Transport* transport = nullptr;
+  std::unique_ptr<UpstreamSession> session;
+  std::optional<PrefixAllocator> prefixes;
+  std::vector<uint64_t> waiting;            // sessions waiting for the subscription
+  std::unordered_set<uint64_t> sessions;    // bound sessions
+  uint64_t owner_session = 0;               // passthrough: the one miner
+  std::vector<std::pair<RpcId, AuthorizeParams>> pending_auth;  // passthrough
+  std::vector<RpcId> auth_ids;              // passthrough: ids waiting for the pool's answer
+  uv_timer_t connect_timer;
+  bool connected = false;
+  bool subscribed = false;
+  bool dead = false;
+
+  void on_connected() override { gw->link_connected(this); }
+  void on_data(std::string_view b) override { gw->link_data(this, b); }
+  void on_disconnected(const std::string& r) override {
+    transport = nullptr;  // it is closing itself
+    gw->link_lost(this, r);
+  }
+};
+
+Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
+    : loop_(loop),
+      cfg_(std::move(cfg)),
+      algo_(*parse_algorithm(cfg_.algorithm)),
+      miner_parser_(cfg_.limits.max_line_bytes),
+      pool_parser_(65536),
+      jobs_(algo_) {
+  ctx_.parser = &miner_parser_;
+  ctx_.jobs = &jobs_;
+  ctx_.algorithm = algo_;
+  ctx_.vardiff = VardiffConfig{cfg_.vardiff.initial, cfg_.vardiff.min, cfg_.vardiff.max,
+                               cfg_.vardiff.target_share_seconds};
+  ctx_.max_line = cfg_.limits.max_line_bytes;
+  ctx_.fingerprint_key = random_u64();
+  ctx_.version = "hashgate/" HASHGATE_VERSION;
+  for (const conf::Pool& p : cfg_.pools) {
+    auto st = std::make_unique<PoolState>();
+    st->cfg = &p;
+    if (p.scheme == conf::PoolScheme::kTest) {
+      TestPoolOptions o;
+      o.difficulty = p.test_difficulty > 0 ? p.test_difficulty : cfg_.vardiff.min;
+      o.job_interval_seconds = p.test_job_interval;
+      o.extranonce2_size = p.test_extranonce2_size;
+      st->test_pool = std::make_unique<TestPool>(algo_, o, random_u64(), now());
+    }
+    pools_.push_back(std::move(st));
+  }
+  uv_timer_init(loop_, &tick_);
+  tick_.data = this;
+  uv_timer_init(loop_, &stop_timer_);
+  stop_timer_.data = this;
+}
+
+Gateway::~Gateway() = default;
+
+int Gateway::start(std::string& error) {
+  for (const conf::Listener& l : cfg_.listeners) {
+    auto* tcp = new uv_tcp_t;
+    uv_tcp_init(loop_, tcp);
+    tcp->data = this;
+    sockaddr_storage addr{};
+    int rc = uv_ip4_addr(l.bind.host.c_str(), l.bind.port, reinterpret_cast<sockaddr_in*>(&addr));
+    if (rc != 0) rc = uv_ip6_addr(l.bind.host.c_str(), l.bind.port, reinterpret_cast<sockaddr_in6*>(&addr));
+    if (rc == 0) rc = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&addr), 0);
+    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), kBacklog, on_connection);
+    listeners_.push_back(tcp);
+    if (rc != 0) {
+      error = "listener " + l.name + " cannot listen on " + l.bind.to_string() + ": " + uv_strerror(rc);
+      return rc;
+    }
+    log::info("listening").kv("listener", l.name).kv("bind", l.bind.to_string());
+  }
+  // Aggregation keeps one connection to the pool ready, so the first miner
+  // gets work at once. Passthrough connects per miner.
+  if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) open_link(0, 0);
+  uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->on_tick(); }, 1000, 1000);
+  return 0;
+}
+
+// ---------------------------------------------------------------- miners
+
+void Gateway::on_connection(uv_stream_t* server, int status) {
+  auto* gw = static_cast<Gateway*>(server->data);
+  if (status < 0) {
+    log::warn("accept_failed").kv("error", uv_strerror(status));
+    return;
+  }
+  gw->accept_miner(server);
+}
+
+void Gateway::accept_miner(uv_stream_t* server) {
+  auto* m = new Miner;
+  m->gw = this;
+  uv_tcp_init(loop_, &m->tcp);
+  m->tcp.data = m;
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&m->tcp)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
+    return;
+  }
+  if (stopping_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
+    return;
+  }
+  uv_tcp_nodelay(&m->tcp, 1);
+  m->peer = peer_name(&m->tcp);
+  uint64_t id = next_session_id_++;
+  m->session = std::make_unique<DownstreamSession>(ctx_, id, now());
+  miners_.emplace(id, m);
+  log::debug("miner_connected").kv("session", id).kv("peer", m->peer);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&m->tcp),
+      [](uv_handle_t*, size_t, uv_buf_t* buf) { *buf = uv_buf_init(g_read_buf, sizeof g_read_buf); },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+        auto* m = static_cast<Miner*>(s->data);
+        if (n > 0) {
+          m->gw->miner_read(m, std::string_view(buf->base, size_t(n)));
+        } else if (n < 0) {
+          m->gw->close_miner(m, n == UV_EOF ? "miner closed the connection" : uv_strerror(int(n)));
+        }
+      });
+}
+
+void Gateway::miner_read(Miner* m, std::string_view bytes) {
+  if (m->closing) return;
+  m->session->receive(bytes, now());
+  drain_session_events(m);
+  flush(m);
+  if (m->session->closing()) close_miner(m, m->session->close_reason());
+}
+
+void Gateway::drain_session_events(Miner* m) {
+  SessionEvent ev;
+  while (m->session->next_event(ev)) {
+    switch (ev.kind) {
+      case SessionEventKind::kNeedUpstream:
+        assign_upstream(m);
+        break;
+      case SessionEventKind::kAuthorize:
+        handle_authorize(m, ev.id, ev.auth);
+        break;
+      case SessionEventKind::kShare:
+        handle_share(m, ev.share);
+        break;
+      case SessionEventKind::kRejected: {
+        const auto& ws = m->session->workers();
+        // Counted under the worker the share named when this session
+        // authorized it, else under the session's first worker: a peer
+        // cannot make us keep counters for names it invents.
+        WorkerStats* st = nullptr;
+        if (std::find(ws.begin(), ws.end(), ev.auth.user) != ws.end()) {
+          st = &workers_[ev.auth.user];
+        } else if (!ws.empty()) {
+          st = &workers_[ws.front()];
+        }
+        if (st) {
+          ++st->rejected;
+          switch (ev.error.code) {
+            case ErrorCode::kStaleJob: ++st->rejected_stale; break;
+            case ErrorCode::kDuplicateShare: ++st->rejected_duplicate; break;
+            default: ++st->rejected_other; break;
+          }
+        }
+        log::debug("share_rejected")
+            .kv("session", m->session->id())
+            .kv("peer", m->peer)
+            .kv("code", int(ev.error.code))
+            .kv("reason", ev.error.message);
+        break;
+      }
+      case SessionEventKind::kViolation:
+        log::info("miner_protocol_error")
+            .kv("session", m->session->id())
+            .kv("peer", m->peer)
+            .kv("code", int(ev.error.code))
+            .kv("error", ev.error.message);
+        break;
+    }
+  }
+}
+
+void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth) {
+  if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) {
+    m->session->authorize_result(id, auth.user, true, {});
+    log::info("miner_authorized").kv("session", m->session->id()).kv("peer", m->peer).kv("worker", auth.user);
+    return;
+  }
+  // Passthrough: the pool decides, under the miner's own name.
+  auto it = links_.find(m->link_id);
+  if (it == links_.end()) {
+    // Authorize before subscribe: wait for the connection that subscribe opens.
+    assign_upstream(m);
+    it = links_.find(m->link_id);
+    if (it == links_.end()) {
+      m->session->authorize_result(id, auth.user, false, "no pool connection");
+      return;
+    }
+  }
+  Link* l = it->second;
+  if (l->subscribed) {
+    l->auth_ids.push_back(id);
+    l->session->authorize(auth.user, auth.password);
+    flush(l);
+  } else {
+    l->pending_auth.emplace_back(id, auth);
+  }
+}
+
+void Gateway::handle_share(Miner* m, ShareWork& work) {
+  Hash256 hash = pow_hash(algo_, work.header);
+  ShareVerdict v = m->session->complete_share(work, hash, now());
+  const std::string& worker = m->session->workers()[work.worker];
+  WorkerStats& st = workers_[worker];
+  if (!v.accepted) {
+    ++st.rejected;
+    ++st.rejected_low_difficulty;
+    log::debug("share_rejected").kv("session", m->session->id()).kv("worker", worker).kv("code", 23).kv("reason", "low difficulty share");
+    return;
+  }
+  ++st.accepted;
+  st.accepted_difficulty += work.difficulty;
+  if (v.block) {
+    ++st.blocks;
+    log::warn("block_candidate")
+        .kv("session", m->session->id())
+        .kv("worker", worker)
+        .kv("job", work.job->id)
+        .kv("pool_job", work.job->params.job_id)
+        .kv("hash", hex_reversed(sha256d(work.header)));
+  }
+  if (v.forward || v.block) forward_share(m, work, v.block);
+}
+
+void Gateway::forward_share(Miner* m, const ShareWork& work, bool block) {
+  auto it = links_.find(work.job->link_id);
+  // A job retired while the share was checked is stale at the pool: keep it.
+  if (it == links_.end() || !it->second->subscribed || !jobs_.find(work.job->seq)) {
+    log::info("share_not_forwarded").kv("session", m->session->id()).kv("reason", "job no longer valid at the pool");
+    return;
+  }
+  Link* l = it->second;
+  const std::string& worker = m->session->workers()[work.worker];
+  const conf::Pool& pool = *pools_[l->pool]->cfg;
+  const std::string& up_worker = cfg_.aggregation.mode == conf::AggregationMode::kAggregate ? pool.user : worker;
+  uint64_t token = next_token_++;
+  forwards_.emplace(token, Forward{m->session->id(), worker, l->id, block});
+  l->session->submit(token, up_worker, work.job->params.job_id,
+                     std::span<const uint8_t>(work.upstream_extranonce2.data(), work.upstream_extranonce2_size),
+                     work.ntime, work.nonce, work.version_bits, now());
+  ++workers_[worker].forwarded;
+  flush(l);
+}
+
+void Gateway::flush(Miner* m) {
+  auto& out = m->session->output();
+  if (out.empty() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp))) {
+    out.clear();
+    return;
+  }
+  auto* w = new MinerWrite;
+  w->chunks.swap(out);
+  w->bufs.reserve(w->chunks.size());
+  for (const OutChunk& c : w->chunks) {
+    std::string_view v = c.view();
+    w->bufs.push_back(uv_buf_init(const_cast<char*>(v.data()), unsigned(v.size())));
+  }
+  w->req.data = m;
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&m->tcp), w->bufs.data(), unsigned(w->bufs.size()),
+                    [](uv_write_t* req, int status) {
+                      auto* w = reinterpret_cast<MinerWrite*>(req);
+                      auto* m = static_cast<Miner*>(req->data);
+                      delete w;
+                      if (status < 0 && status != UV_ECANCELED) m->gw->close_miner(m, uv_strerror(status));
+                    });
+  if (rc < 0) {
+    delete w;
+    close_miner(m, uv_strerror(rc));
+  }
+}
+
+void Gateway::release_binding(Miner* m) {
+  auto it = links_.find(m->link_id);
+  if (it != links_.end()) {
+    Link* l = it->second;
+    l->sessions.erase(m->session->id());
+    l->waiting.erase(std::remove(l->waiting.begin(), l->waiting.end(), m->session->id()), l->waiting.end());
+    if (m->has_prefix && l->prefixes) l->prefixes->release(m->prefix);
+    // Passthrough: the connection belongs to this miner alone.
+    if (l->owner_session == m->session->id() && !l->dead) {
+      l->dead = true;
+      if (l->transport) l->transport->close();
+      l->transport = nullptr;
+      jobs_.retire_link(l->id);
+      links_.erase(l->id);
+      uv_close(reinterpret_cast<uv_handle_t*>(&l->connect_timer),
+               [](uv_handle_t* h) { delete static_cast<Link*>(h->data); });
+    }
+  }
+  m->link_id = 0;
+  m->has_prefix = false;
+}
+
+void Gateway::close_miner(Miner* m, const std::string& reason) {
+  if (m->closing) return;
+  m->closing = true;
+  log::info("session_closed")
+      .kv("session", m->session->id())
+      .kv("peer", m->peer)
+      .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
+      .kv("reason", reason);
+  release_binding(m);
+  miners_.erase(m->session->id());
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
+  // Let queued writes reach the miner, then close.
+  auto* req = new uv_shutdown_t;
+  req->data = m;
+  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&m->tcp), [](uv_shutdown_t* req, int) {
+    auto* m = static_cast<Miner*>(req->data);
+    delete req;
+    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
+  });
+  if (rc < 0) {
+    delete req;
+    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
+  }
+  if (stopping_) maybe_finish_stop();
+}
+
+// ---------------------------------------------------------------- upstream
+
+void Gateway::assign_upstream(Miner* m) {
+  if (m->link_id) return;
+  const uint64_t sid = m->session->id();
+  Link* target = nullptr;
+  if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) {
+    for (auto& [id, l] : links_) {
+      if (l->dead || l->pool != 0) continue;
+      if (l->subscribed ? !l->prefixes->full() : l->waiting.size() < cfg_.aggregation.sessions_per_upstream) {
+        target = l;
+        break;
+      }
+    }
+    if (!target) target = open_link(0, 0);
+  } else {
+    target = open_link(0, sid);
+  }
+  m->link_id = target->id;
+  if (target->subscribed) {
+    bind_session(target, m);
+  } else {
+    target->waiting.push_back(sid);
+  }
+}
+
+Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
+  PoolState& ps = *pools_[pool_index];
+  auto* l = new Link;
+  l->gw = this;
+  l->id = next_link_id_++;
+  l->pool = pool_index;
+  l->owner_session = owner_session;
+  UpstreamOptions o;
+  o.agent = "hashgate/" HASHGATE_VERSION;
+  if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) {
+    o.user = ps.cfg->user;
+    o.password = ps.cfg->password;
+  }
+  o.version_mask = cfg_.version_rolling.enabled ? cfg_.version_rolling.mask : 0;
+  l->session = std::make_unique<UpstreamSession>(pool_parser_, o);
+  uv_timer_init(loop_, &l->connect_timer);
+  l->connect_timer.data = l;
+  links_.emplace(l->id, l);
+  // Back off after failures so a dead pool never sees a reconnect storm.
+  double delay = std::max(0.0, ps.next_connect_at - now());
+  uv_timer_start(
+      &l->connect_timer,
+      [](uv_timer_t* t) {
+        auto* l = static_cast<Link*>(t->data);
+        Gateway* gw = l->gw;
+        PoolState& ps = *gw->pools_[l->pool];
+        log::info("pool_connecting").kv("pool", ps.cfg->name).kv("link", l->id).kv("url", ps.cfg->url);
+        l->transport = ps.test_pool ? make_test_transport(gw->loop_, l, *ps.test_pool)
+                                    : make_tcp_transport(gw->loop_, l, ps.cfg->endpoint);
+        l->transport->connect();
+      },
+      uint64_t(delay * 1000), 0);
+  return l;
+}
+
+void Gateway::link_connected(Link* l) {
+  l->connected = true;
+  l->session->start();
+  flush(l);
+}
+
+void Gateway::link_data(Link* l, std::string_view bytes) {
+  l->session->receive(bytes, now());
+  UpstreamEvent ev;
+  while (!l->dead && l->session->next_event(ev)) handle_link_event(l, ev);
+  if (!l->dead) flush(l);
+}
+
+void Gateway::flush(Link* l) {
+  std::string& out = l->session->output();
+  if (out.empty() || !l->transport) return;
+  std::string data;
+  data.swap(out);
+  l->transport->write(std::move(data));
+}
+
+void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
+  PoolState& ps = *pools_[l->pool];
+  const std::string& pool = ps.cfg->name;
+  switch (ev.kind) {
+    case UpstreamEventKind::kConfigured:
+      log::info("pool_version_rolling").kv("pool", pool).kv("link", l->id).kv("mask", hex_u32_string(ev.version_mask));
+      break;
+    case UpstreamEventKind::kSubscribed:
+      log::info("pool_subscribed")
+          .kv("pool", pool)
+          .kv("link", l->id)
+          .kv("extranonce1", hex_encode(ev.subscription.extranonce1))
+          .kv("extranonce2_size", uint64_t(ev.subscription.extranonce2_size));
+      ps.consecutive_failures = 0;
+      ps.next_connect_at = 0;
+      link_subscribed(l);
+      break;
+    case UpstreamEventKind::kAuthorized:
+      if (l->owner_session) {
+        auto mit = miners_.find(l->owner_session);
+        RpcId id = l->auth_ids.empty() ? RpcId{} : l->auth_ids.front();
+        if (!l->auth_ids.empty()) l->auth_ids.erase(l->auth_ids.begin());
+        if (mit != miners_.end()) {
+          mit->second->session->authorize_result(id, ev.user, ev.ok, ev.error.message);
+          flush(mit->second);
+        }
+      } else if (!ev.ok) {
+        log::error("pool_authorize_failed").kv("pool", pool).kv("user", ev.user).kv("error", ev.error.message);
+      } else {
+        log::info("pool_authorized").kv("pool", pool).kv("link", l->id).kv("user", ev.user);
+      }
+      break;
+    case UpstreamEventKind::kJob: {
+      const auto& sub = l->session->subscription();
+      JobRef job = jobs_.add(l->id, std::move(ev.notify), sub.extranonce1, sub.extranonce2_size, l->session->difficulty());
+      if (job->params.clean_jobs && l->prefixes) l->prefixes->on_clean_job();
+      log::debug("job").kv("pool", pool).kv("link", l->id).kv("job", job->id).kv("pool_job", job->params.job_id)
+          .kv("clean", job->params.clean_jobs).kv("sessions", uint64_t(l->sessions.size()));
+      for (uint64_t sid : l->sessions) {
+        auto mit = miners_.find(sid);
+        if (mit == miners_.end()) continue;
+        mit->second->session->on_job(job, false);
+        flush(mit->second);
+      }
+      break;
+    }
+    case UpstreamEventKind::kDifficulty:
+      log::info("pool_difficulty").kv("pool", pool).kv("link", l->id).kv("difficulty", ev.difficulty);
+      break;
+    case UpstreamEventKind::kVersionMask:
+      log::info("pool_version_mask").kv("pool", pool).kv("link", l->id).kv("mask", hex_u32_string(ev.version_mask));
+      break;
+    case UpstreamEventKind::kSetExtranonce:
+      // The connection's space changed under every session on it: their
+      // jobs are void. Until sessions can be re-split in place, they reconnect.
+      log::warn("pool_set_extranonce").kv("pool", pool).kv("link", l->id);
+      link_lost(l, "pool changed the connection's extranonce");
+      break;
+    case UpstreamEventKind::kReconnect:
+      log::warn("pool_reconnect_request").kv("pool", pool).kv("link", l->id).kv("host", ev.reconnect.host);
+      link_lost(l, "pool asked for a reconnect");
+      break;
+    case UpstreamEventKind::kSubmitResult: {
+      auto fit = forwards_.find(ev.token);
+      if (fit == forwards_.end()) break;
+      Forward f = std::move(fit->second);
+      forwards_.erase(fit);
+      WorkerStats& st = workers_[f.worker];
+      if (ev.ok) {
+        ++st.pool_accepted;
+        if (f.block) log::warn("block_accepted_by_pool").kv("pool", pool).kv("worker", f.worker);
+      } else {
+        ++st.pool_rejected;
+        log::warn("share_rejected_by_pool")
+            .kv("pool", pool)
+            .kv("worker", f.worker)
+            .kv("code", int(ev.error.code))
+            .kv("error", ev.error.message);
+      }
+      if (stopping_) maybe_finish_stop();
+      break;
+    }
+    case UpstreamEventKind::kShowMessage:
+      log::info("pool_message").kv("pool", pool).kv("message", ev.error.message);
+      break;
+    case UpstreamEventKind::kProtocolError:
+      log::warn("pool_protocol_error").kv("pool", pool).kv("link", l->id).kv("error", ev.error.message);
+      break;
+  }
+}
+
+void Gateway::link_subscribed(Link* l) {
+  const auto& sub = l->session->subscription();
+  uint32_t p = 0;
+  uint64_t cap = 1;
+  if (!l->owner_session) {
+    p = choose_prefix_bytes(cfg_.aggregation.prefix_bytes, sub.extranonce2_size,
+                            cfg_.aggregation.min_extranonce2_size, cfg_.aggregation.sessions_per_upstream);
+    cap = cfg_.aggregation.sessions_per_upstream;
+  }
+  if (sub.extranonce2_size - p < cfg_.aggregation.min_extranonce2_size)
+    log::warn("small_extranonce2")
+        .kv("link", l->id)
+        .kv("pool_extranonce2_size", uint64_t(sub.extranonce2_size))
+        .kv("miner_extranonce2_size", uint64_t(sub.extranonce2_size - p));
+  l->prefixes.emplace(p, cap);
+  l->subscribed = true;
+  std::vector<uint64_t> waiting;
+  waiting.swap(l->waiting);
+  for (uint64_t sid : waiting) {
+    auto mit = miners_.find(sid);
+    if (mit == miners_.end()) continue;
+    Miner* m = mit->second;
+    if (l->prefixes->full()) {
+      // This connection is full: the rest go to another one.
+      m->link_id = 0;
+      assign_upstream(m);
+    } else {
+      bind_session(l, m);
+    }
+  }
+  for (auto& [id, auth] : l->pending_auth) {
+    l->auth_ids.push_back(id);
+    l->session->authorize(auth.user, auth.password);
+  }
+  l->pending_auth.clear();
+}
+
+void Gateway::bind_session(Link* l, Miner* m) {
+  auto prefix = l->prefixes->allocate();
+  const auto& sub = l->session->subscription();
+  Binding b;
+  b.link_id = l->id;
+  b.extranonce1 = sub.extranonce1;
+  b.prefix_offset = uint32_t(sub.extranonce1.size());
+  const uint32_t p = l->prefixes->prefix_bytes();
+  for (uint32_t i = 0; i < p; ++i) b.extranonce1.push_back(uint8_t(*prefix >> (8 * (p - 1 - i))));
+  b.extranonce2_size = sub.extranonce2_size - p;
+  b.version_mask = l->session->version_mask();
+  m->link_id = l->id;
+  m->prefix = *prefix;
+  m->has_prefix = true;
+  l->sessions.insert(m->session->id());
+  m->session->bind(b, now());
+  drain_session_events(m);
+  flush(m);
+}
+
+void Gateway::link_lost(Link* l, const std::string& reason) {
+  if (l->dead) return;
+  l->dead = true;
+  PoolState& ps = *pools_[l->pool];
+  if (!l->subscribed) {
+    ++ps.consecutive_failures;
+    double backoff = std::min(30.0, 0.5 * std::pow(2.0, double(std::min(ps.consecutive_failures, 10u))));
+    backoff *= 0.75 + 0.5 * double(random_u64() % 1000) / 1000.0;
+    ps.next_connect_at = now() + backoff;
+  }
+  log::warn("pool_disconnected").kv("pool", ps.cfg->name).kv("link", l->id).kv("reason", reason)
+      .kv("sessions", uint64_t(l->sessions.size()));
+  if (l->transport) l->transport->close();
+  l->transport = nullptr;
+  jobs_.retire_link(l->id);
+  size_t lost = 0;
+  for (auto it = forwards_.begin(); it != forwards_.end();) {
+    if (it->second.link_id == l->id) {
+      it = forwards_.erase(it);
+      ++lost;
+    } else {
+      ++it;
+    }
+  }
+  if (lost) log::warn("pool_answers_lost").kv("pool", ps.cfg->name).kv("link", l->id).kv("shares", uint64_t(lost));
+  std::vector<uint64_t> bound(l->sessions.begin(), l->sessions.end());
+  std::vector<uint64_t> waiting;
+  waiting.swap(l->waiting);
+  links_.erase(l->id);
+  uv_close(reinterpret_cast<uv_handle_t*>(&l->connect_timer), [](uv_handle_t* h) { delete static_cast<Link*>(h->data); });
+  // Sessions on the lost connection had its extranonce space: they must
+  // reconnect. Sessions still waiting for a subscription go elsewhere.
+  for (uint64_t sid : bound) {
+    auto mit = miners_.find(sid);
+    if (mit == miners_.end()) continue;
+    mit->second->link_id = 0;
+    mit->second->has_prefix = false;
+    close_miner(mit->second, "pool connection lost");
+  }
+  for (uint64_t sid : waiting) {
+    auto mit = miners_.find(sid);
+    if (mit == miners_.end()) continue;
+    mit->second->link_id = 0;
+    if (!stopping_) assign_upstream(mit->second);
+  }
+  if (!stopping_ && cfg_.aggregation.mode == conf::AggregationMode::kAggregate) {
+    bool any = false;
+    for (auto& [id, other] : links_) any = any || (!other->dead && other->pool == 0);
+    if (!any) open_link(0, 0);
+  }
+  if (stopping_) maybe_finish_stop();
+}
+
+// ---------------------------------------------------------------- timers, stop
+
+void Gateway::on_tick() {
+  double t = now();
+  for (auto& ps : pools_)
+    if (ps->test_pool) ps->test_pool->on_tick(t);
+  for (auto& [id, l] : links_)
+    if (l->transport) l->transport->poll();
+  for (auto& [id, m] : miners_) m->session->on_tick(t);
+}
+
+void Gateway::stop(const char* why) {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_deadline_ = now() + kStopDeadlineSeconds;
+  log::info("stopping").kv("reason", why).kv("miners", uint64_t(miners_.size()))
+      .kv("shares_awaiting_pool", uint64_t(forwards_.size()));
+  for (uv_tcp_t* l : listeners_)
+    uv_close(reinterpret_cast<uv_handle_t*>(l), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  listeners_.clear();
+  std::vector<Miner*> ms;
+  for (auto& [id, m] : miners_) ms.push_back(m);
+  // Every share a miner sent has been checked and, if good, written to the
+  // pool already (hashing is synchronous), so miners can go now.
+  for (Miner* m : ms) close_miner(m, "hashgate stopping");
+  uv_timer_start(&stop_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->maybe_finish_stop(); }, 100, 100);
+  maybe_finish_stop();
+}
+
+void Gateway::maybe_finish_stop() {
+  if (stopped_) return;
+  bool answers_pending = !forwards_.empty();
+  if (answers_pending && now() < stop_deadline_) return;
+  stopped_ = true;
+  if (answers_pending)
+    log::warn("stop_deadline").kv("shares_without_pool_answer", uint64_t(forwards_.size()));
+  log_summary();
+  std::vector<Link*> ls;
+  for (auto& [id, l] : links_) ls.push_back(l);
+  for (Link* l : ls) {
+    l->dead = true;
+    if (l->transport) l->transport->close();
+    l->transport = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->connect_timer), [](uv_handle_t* h) { delete static_cast<Link*>(h->data); });
+  }
+  links_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_timer_), nullptr);
+}
+
+void Gateway::log_summary() {
+  for (const auto& [name, st] : workers_) {
+    log::info("worker_stats")
+        .kv("worker", name)
+        .kv("accepted", st.accepted)
+        .kv("rejected", st.rejected)
+        .kv("rejected_stale", st.rejected_stale)
+        .kv("rejected_duplicate", st.rejected_duplicate)
+        .kv("rejected_low_difficulty", st.rejected_low_difficulty)
+        .kv("rejected_other", st.rejected_other)
+        .kv("forwarded", st.forwarded)
+        .kv("pool_accepted", st.pool_accepted)
+        .kv("pool_rejected", st.pool_rejected)
+        .kv("blocks", st.blocks)
+        .kv("accepted_difficulty", st.accepted_difficulty);
+  }
+  for (const auto& ps : pools_) {
+    if (!ps->test_pool) continue;
+    const TestPoolStats& s = ps->test_pool->stats();
+    log::info("test_pool_stats")
+        .kv("pool", ps->cfg->name)
+        .kv("accepted", s.accepted)
+        .kv("rejected", s.rejected)
+        .kv("stale", s.stale)
+        .kv("duplicate", s.duplicate)
+        .kv("low_difficulty", s.low_difficulty)
+        .kv("blocks", s.blocks)
+        .kv("jobs", s.jobs);
+  }
+}
+
+}  // namespace hashgate

@@ -1,0 +1,119 @@
+// The gateway: one libuv loop that owns the miner listeners, every miner
+// connection and every upstream connection, and moves bytes and decisions
+// between them and the sans-I/O sessions in protocol/.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "conf/config.h"
+#include "protocol/downstream_session.h"
+#include "protocol/extranonce_allocator.h"
+#include "protocol/job.h"
+#include "protocol/test_pool.h"
+#include "protocol/upstream_session.h"
+#include "proxy/transport.h"
+
+namespace hashgate {
+
+struct WorkerStats {
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;  // every reject sent to the miner, by any code
+  uint64_t rejected_stale = 0;
+  uint64_t rejected_duplicate = 0;
+  uint64_t rejected_low_difficulty = 0;
+  uint64_t rejected_other = 0;
+  uint64_t forwarded = 0;
+  uint64_t pool_accepted = 0;
+  uint64_t pool_rejected = 0;
+  uint64_t blocks = 0;
+  double accepted_difficulty = 0;
+};
+
+class Gateway {
+ public:
+  Gateway(uv_loop_t* loop, conf::Config cfg);
+  ~Gateway();
+
+  // Binds the listeners and connects to the pool. Returns 0, or a negative
+  // libuv error with `error` saying which listener failed.
+  int start(std::string& error);
+  // Graceful stop: stop accepting, close miners after their pending output,
+  // wait for the pool's answers to forwarded shares (up to a deadline), then
+  // release every handle so the loop ends.
+  void stop(const char* why);
+
+  const std::unordered_map<std::string, WorkerStats>& workers() const { return workers_; }
+
+ private:
+  struct Miner;
+  struct Link;
+  struct PoolState;
+  struct Forward {
+    uint64_t session_id;
+    std::string worker;
+    uint32_t link_id;
+    bool block;
+  };
+
+  double now() const { return double(uv_now(loop_)) / 1000.0; }
+
+  // miners
+  static void on_connection(uv_stream_t* server, int status);
+  void accept_miner(uv_stream_t* server);
+  void miner_read(Miner* m, std::string_view bytes);
+  void drain_session_events(Miner* m);
+  void handle_share(Miner* m, ShareWork& work);
+  void handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth);
+  void flush(Miner* m);
+  void close_miner(Miner* m, const std::string& reason);
+  void release_binding(Miner* m);
+
+  // upstream
+  void assign_upstream(Miner* m);
+  Link* open_link(size_t pool_index, uint64_t owner_session);
+  void link_connected(Link* l);
+  void link_data(Link* l, std::string_view bytes);
+  void link_lost(Link* l, const std::string& reason);
+  void handle_link_event(Link* l, struct UpstreamEvent& ev);
+  void link_subscribed(Link* l);
+  void bind_session(Link* l, Miner* m);
+  void flush(Link* l);
+  void forward_share(Miner* m, const ShareWork& work, bool block);
+
+  void on_tick();
+  void maybe_finish_stop();
+  void log_summary();
+
+  uv_loop_t* loop_;
+  conf::Config cfg_;
+  Algorithm algo_;
+  StratumParser miner_parser_;
+  StratumParser pool_parser_;
+  JobBook jobs_;
+  SessionContext ctx_;
+
+  std::vector<uv_tcp_t*> listeners_;
+  std::unordered_map<uint64_t, Miner*> miners_;
+  std::map<uint32_t, Link*> links_;
+  std::vector<std::unique_ptr<PoolState>> pools_;
+  std::unordered_map<uint64_t, Forward> forwards_;
+  std::unordered_map<std::string, WorkerStats> workers_;
+
+  uv_timer_t tick_;
+  uv_timer_t stop_timer_;
+  uint64_t next_session_id_ = 1;
+  uint32_t next_link_id_ = 1;
+  uint64_t next_token_ = 1;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  double stop_deadline_ = 0;
+};
+
+}  // namespace hashgate
