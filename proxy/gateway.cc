@@ -146,7 +146,12 @@ int Gateway::start(std::string& error) {
       error = "listener " + l.name + " cannot listen on " + l.bind.to_string() + ": " + uv_strerror(rc);
       return rc;
     }
-    log::info("listening").kv("listener", l.name).kv("bind", l.bind.to_string());
+    sockaddr_storage bound{};
+    int len = sizeof bound;
+    uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &len);
+    int port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                 : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    log::info("listening").kv("listener", l.name).kv("bind", l.bind.to_string()).kv("port", port);
   }
   // Aggregation keeps one connection to the pool ready, so the first miner
   // gets work at once. Passthrough connects per miner.

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds the normal and the ASan+UBSan
+# configurations, and runs every test (ctest) in both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+bash scripts/build.sh release
+bash scripts/build.sh asan
+
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
+status=0
+echo "== release build =="
+ctest --test-dir build/release --output-on-failure -j 2 || status=1
+echo "== ASan+UBSan build =="
+ctest --test-dir build/asan --output-on-failure -j 2 || status=1
+exit $status

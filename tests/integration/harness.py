@@ -1,0 +1,191 @@
+"""Runs the real hashgate binary, the mock pool and simulated miners on
+127.0.0.1 and collects what each of them saw."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SUPPORT = os.path.join(os.path.dirname(HERE), "support")
+PY = sys.executable
+
+
+class Failure(AssertionError):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class Proc:
+    """A child process whose stderr (hashgate's log) is collected line by line."""
+
+    def __init__(self, argv, env=None):
+        self.argv = argv
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=dict(os.environ, **(env or {})))
+        self.err_lines = []
+        self.out_lines = []
+        self.lock = threading.Lock()
+        self.t_err = threading.Thread(target=self._pump, args=(self.p.stderr, self.err_lines), daemon=True)
+        self.t_out = threading.Thread(target=self._pump, args=(self.p.stdout, self.out_lines), daemon=True)
+        self.t_err.start()
+        self.t_out.start()
+
+    def _pump(self, stream, sink):
+        for line in stream:
+            with self.lock:
+                sink.append(line.rstrip("\n"))
+
+    def wait_line(self, pred, timeout=20, stream="err"):
+        sink = self.err_lines if stream == "err" else self.out_lines
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            with self.lock:
+                new = sink[seen:]
+            for line in new:
+                r = pred(line)
+                if r:
+                    return r
+            seen += len(new)
+            if self.p.poll() is not None and seen >= len(sink):
+                break
+            time.sleep(0.02)
+        raise Failure("%s: timed out waiting for a line; last lines:\n%s" %
+                      (os.path.basename(self.argv[0]), "\n".join((self.err_lines + self.out_lines)[-15:])))
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise Failure("%s did not exit within %ss of signal %d" % (self.argv[0], timeout, sig))
+        self.t_err.join(5)
+        self.t_out.join(5)
+        return self.p.returncode
+
+
+def events(lines, name=None):
+    out = []
+    for line in lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if name is None or e.get("event") == name:
+            out.append(e)
+    return out
+
+
+def yaml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def to_yaml(obj, indent=0):
+    """Enough YAML for hashgate configs: mappings, lists of mappings, scalars."""
+    pad = " " * indent
+    lines = []
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            lines.append("%s%s:" % (pad, k))
+            lines.append(to_yaml(v, indent + 2))
+        elif isinstance(v, list):
+            lines.append("%s%s:" % (pad, k))
+            for item in v:
+                sub = to_yaml(item, indent + 4).split("\n")
+                lines.append("%s  - %s" % (pad, sub[0].strip()))
+                lines.extend(sub[1:])
+        else:
+            lines.append("%s%s: %s" % (pad, k, yaml_value(v)))
+    return "\n".join(lines)
+
+
+class Scenario:
+    """One hashgate + one mock pool, in a temporary directory."""
+
+    def __init__(self, hashgate, algorithm="scrypt", pool_args=(), config=None):
+        self.hashgate = hashgate
+        self.algorithm = algorithm
+        self.dir = tempfile.mkdtemp(prefix="hashgate-it-")
+        self.pool_report = os.path.join(self.dir, "pool.json")
+        self.pool = Proc([PY, os.path.join(SUPPORT, "mock_pool.py"), "--algorithm", algorithm,
+                          "--report", self.pool_report] + list(pool_args))
+        self.pool_port = self.pool.wait_line(lambda l: json.loads(l)["port"] if l.startswith("{") else None,
+                                             stream="out")
+        cfg = {
+            "algorithm": algorithm,
+            "listeners": [{"name": "stratum", "bind": "127.0.0.1:0"}],
+            "pools": [{"name": "mock", "url": "stratum+tcp://127.0.0.1:%d" % self.pool_port,
+                       "user": "farm.gw", "password": "${POOL_PASSWORD:-x}"}],
+            "logging": {"level": "info", "format": "json"},
+        }
+        for k, v in (config or {}).items():
+            cfg[k] = v
+        self.config_path = os.path.join(self.dir, "hashgate.yaml")
+        with open(self.config_path, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+        self.gw = Proc([hashgate, "--config", self.config_path], env={"POOL_PASSWORD": "s3cret-pool-pw"})
+        self.port = self.gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
+                                      and json.loads(l)["port"])
+
+    def miners(self, count, shares, *extra, timeout=300):
+        report = os.path.join(self.dir, "miners-%d.json" % time.monotonic_ns())
+        argv = [PY, os.path.join(SUPPORT, "sim_miner.py"), "--port", str(self.port), "--count", str(count),
+                "--shares", str(shares), "--algorithm", self.algorithm, "--report", report] + list(extra)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise Failure("sim_miner failed: %s" % r.stderr[-2000:])
+        with open(report) as f:
+            return json.load(f)
+
+    def finish(self):
+        """Stops hashgate (SIGTERM) then the pool; returns (hashgate log events, pool report)."""
+        rc = self.gw.stop()
+        check(rc == 0, "hashgate exited with %s on SIGTERM" % rc)
+        self.pool.stop()
+        with open(self.pool_report) as f:
+            pool = json.load(f)
+        return events(self.gw.err_lines), pool
+
+    def abort(self):
+        for p in (self.gw, self.pool):
+            try:
+                p.stop(signal.SIGKILL, timeout=5)
+            except Exception:
+                pass
+
+
+def run(tests):
+    """Runs the named tests given on the command line; prints 'N passed, N failed'."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hashgate", required=True)
+    ap.add_argument("names", nargs="*")
+    args = ap.parse_args()
+    names = args.names or list(tests)
+    passed = failed = 0
+    for name in names:
+        t0 = time.monotonic()
+        try:
+            tests[name](args.hashgate)
+            passed += 1
+            print("PASS %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
+        except Exception as e:  # noqa: BLE001 - report every failure the same way
+            failed += 1
+            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)

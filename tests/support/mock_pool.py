@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""A mock Stratum pool for hashgate's integration tests.
+
+It issues jobs with realistic coinbase and merkle data, sets a difficulty,
+and checks every submitted share with OpenSSL (hashlib), never with
+hashgate's hashing/: job known and not stale, worker authorized, extranonce2
+size, ntime, version bits inside the negotiated mask, no duplicate, and the
+hash at or under the target of the difficulty in force when the job was
+issued. On SIGTERM/SIGINT (or after --duration) it writes a JSON report of
+everything it saw.
+
+Prints one JSON line {"port": N} on stdout once listening.
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stratum_ref as ref  # noqa: E402
+
+
+class Pool:
+    def __init__(self, args):
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.jobs = {}          # id -> job dict
+        self.valid = []         # ids valid now, newest last
+        self.invalidated = {}   # id -> time it became stale
+        self.seen = set()
+        self.next_job = 1
+        self.next_en1 = 0xA0000000
+        self.height = 5000
+        self.conns = []
+        self.shares = []
+        self.counts = {"accepted": 0, "stale": 0, "late": 0, "duplicate": 0, "low_difficulty": 0,
+                       "unauthorized": 0, "other": 0, "blocks": 0}
+        self.connections_seen = []
+
+    def make_job(self, clean):
+        if clean:
+            self.height += 1
+        jid = "%x" % self.next_job
+        self.next_job += 1
+        en_size = self.args.extranonce1_size + self.args.extranonce2_size
+        tag = b"/mock pool/"
+        coinb1 = (struct.pack("<I", 1) + b"\x01" + b"\x00" * 32 + b"\xff\xff\xff\xff" +
+                  bytes([4 + 1 + en_size + 1 + len(tag)]) + b"\x03" + struct.pack("<I", self.height)[:3] +
+                  bytes([en_size]))
+        script = b"\x76\xa9\x14" + bytes(self.rng.getrandbits(8) for _ in range(20)) + b"\x88\xac"
+        coinb2 = (bytes([len(tag)]) + tag + b"\xff\xff\xff\xff" + b"\x01" + struct.pack("<Q", 312500000) +
+                  bytes([len(script)]) + script + b"\x00\x00\x00\x00")
+        branch = ["%064x" % self.rng.getrandbits(256) for _ in range(self.rng.randint(1, 4))]
+        job = {
+            "id": jid, "prevhash": "%064x" % self.rng.getrandbits(256), "coinb1": coinb1.hex(),
+            "coinb2": coinb2.hex(), "merkle_branch": branch, "version": "20000000",
+            "nbits": self.args.nbits, "ntime": "%08x" % int(time.time()), "clean": clean,
+            "difficulty": self.args.difficulty,
+        }
+        now = time.monotonic()
+        if clean:
+            for old in self.valid:
+                self.invalidated[old] = now
+            self.valid = []
+        self.valid.append(jid)
+        if len(self.valid) > 8:
+            self.invalidated[self.valid.pop(0)] = now
+        self.jobs[jid] = job
+        return job
+
+    @staticmethod
+    def notify_line(job):
+        return {"id": None, "method": "mining.notify",
+                "params": [job["id"], job["prevhash"], job["coinb1"], job["coinb2"], job["merkle_branch"],
+                           job["version"], job["nbits"], job["ntime"], job["clean"]]}
+
+    async def job_loop(self):
+        n = 0
+        while True:
+            await asyncio.sleep(self.args.job_interval)
+            n += 1
+            clean = self.args.clean_every > 0 and n % self.args.clean_every == 0
+            job = self.make_job(clean)
+            for c in list(self.conns):
+                if c.subscribed:
+                    c.send(self.notify_line(job))
+
+    def report(self):
+        return {
+            "counts": self.counts,
+            "jobs_issued": self.next_job - 1,
+            "difficulty": self.args.difficulty,
+            "connections": [c.summary() for c in self.connections_seen],
+            "shares": self.shares,
+        }
+
+
+class Conn:
+    def __init__(self, pool, reader, writer):
+        self.pool, self.reader, self.writer = pool, reader, writer
+        self.extranonce1 = struct.pack(">I", pool.next_en1)[: pool.args.extranonce1_size].rjust(
+            pool.args.extranonce1_size, b"\x00")
+        pool.next_en1 += 1
+        self.subscribed = False
+        self.workers = []
+        self.mask = 0
+        self.accepted = 0
+        self.rejected = 0
+        self.peer = writer.get_extra_info("peername")
+
+    def summary(self):
+        return {"extranonce1": self.extranonce1.hex(), "workers": self.workers, "subscribed": self.subscribed,
+                "version_mask": "%08x" % self.mask, "accepted": self.accepted, "rejected": self.rejected}
+
+    def send(self, obj):
+        try:
+            self.writer.write((json.dumps(obj) + "\n").encode())
+        except Exception:
+            pass
+
+    def reply(self, mid, result=None, error=None):
+        self.send({"id": mid, "result": result, "error": error})
+
+    async def run(self):
+        self.pool.conns.append(self)
+        self.pool.connections_seen.append(self)
+        try:
+            while True:
+                line = await self.reader.readline()
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    self.reply(None, error=[-32700, "parse error", None])
+                    continue
+                self.handle(msg)
+                await self.writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.pool.conns.remove(self)
+            self.writer.close()
+
+    def handle(self, msg):
+        method, params, mid = msg.get("method"), msg.get("params") or [], msg.get("id")
+        a = self.pool.args
+        if method == "mining.configure":
+            exts, opts = params[0], (params[1] if len(params) > 1 else {})
+            result = {}
+            if "version-rolling" in exts and a.version_mask:
+                self.mask = int(opts.get("version-rolling.mask", "ffffffff"), 16) & int(a.version_mask, 16)
+                result = {"version-rolling": True, "version-rolling.mask": "%08x" % self.mask}
+            elif "version-rolling" in exts:
+                result = {"version-rolling": False}
+            self.reply(mid, result)
+        elif method == "mining.subscribe":
+            self.subscribed = True
+            self.reply(mid, [[["mining.set_difficulty", "d1"], ["mining.notify", "n1"]], self.extranonce1.hex(),
+                             a.extranonce2_size])
+        elif method == "mining.authorize":
+            self.workers.append(params[0])
+            self.reply(mid, True)
+            self.send({"id": None, "method": "mining.set_difficulty", "params": [a.difficulty]})
+            job = self.pool.jobs[self.pool.valid[-1]]
+            line = self.pool.notify_line(job)
+            line["params"][8] = True
+            self.send(line)
+        elif method in ("mining.extranonce.subscribe", "mining.suggest_difficulty"):
+            self.reply(mid, True)
+        elif method == "mining.submit":
+            self.submit(mid, params)
+        else:
+            self.reply(mid, error=[-32601, "unknown method", None])
+
+    def reject(self, mid, kind, code, text):
+        self.pool.counts[kind] += 1
+        self.rejected += 1
+        self.reply(mid, None, [code, text, None])
+
+    def submit(self, mid, params):
+        pool, a = self.pool, self.pool.args
+        if len(params) < 5:
+            return self.reject(mid, "other", 20, "bad params")
+        worker, jid, en2_hex, ntime_hex, nonce_hex = params[:5]
+        vbits = params[5] if len(params) > 5 else None
+        if worker not in self.workers:
+            return self.reject(mid, "unauthorized", 24, "unauthorized worker")
+        job = pool.jobs.get(jid)
+        if job is None:
+            return self.reject(mid, "stale", 21, "job not found")
+        late = False
+        if jid not in pool.valid:
+            # A share already on the wire when the job went stale: counted
+            # apart, accepted only within the grace period.
+            if time.monotonic() - pool.invalidated.get(jid, 0) > a.stale_grace:
+                return self.reject(mid, "stale", 21, "stale job")
+            late = True
+        if len(en2_hex) != 2 * a.extranonce2_size:
+            return self.reject(mid, "other", 20, "bad extranonce2 size")
+        ntime, nonce = int(ntime_hex, 16), int(nonce_hex, 16)
+        if ntime < int(job["ntime"], 16) or ntime > int(job["ntime"], 16) + 7200:
+            return self.reject(mid, "other", 20, "ntime out of range")
+        version = int(job["version"], 16)
+        if vbits is not None:
+            vb = int(vbits, 16)
+            if vb & ~self.mask & 0xFFFFFFFF:
+                return self.reject(mid, "other", 20, "version bits outside mask")
+            version = (version & ~self.mask & 0xFFFFFFFF) | (vb & self.mask)
+        key = (jid, self.extranonce1.hex(), en2_hex, ntime, nonce, version)
+        if key in pool.seen:
+            return self.reject(mid, "duplicate", 22, "duplicate share")
+        pool.seen.add(key)
+        header = ref.build_header(job, self.extranonce1, bytes.fromhex(en2_hex), ntime, nonce, version)
+        h = ref.hash_value(ref.pow_hash(a.algorithm, header))
+        if h > ref.target_for(a.algorithm, job["difficulty"]):
+            return self.reject(mid, "low_difficulty", 23, "low difficulty share")
+        block = h <= ref.compact_to_target(int(job["nbits"], 16))
+        if block:
+            pool.counts["blocks"] += 1
+        if late:
+            pool.counts["late"] += 1
+        pool.counts["accepted"] += 1
+        self.accepted += 1
+        pool.shares.append({"extranonce1": self.extranonce1.hex(), "extranonce2": en2_hex, "job": jid,
+                            "worker": worker, "ntime": ntime, "nonce": nonce, "version": version,
+                            "share_difficulty": ref.DIFF1[a.algorithm] / max(h, 1), "block": block})
+        self.reply(mid, True)
+
+
+async def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--algorithm", choices=["sha256d", "scrypt"], default="scrypt")
+    p.add_argument("--difficulty", type=float, default=0.01)
+    p.add_argument("--extranonce1-size", type=int, default=4)
+    p.add_argument("--extranonce2-size", type=int, default=8)
+    p.add_argument("--version-mask", default="1fffe000", help="mask granted to version rolling; empty: none")
+    p.add_argument("--nbits", default=None, help="network target (compact); default makes blocks rare")
+    p.add_argument("--job-interval", type=float, default=5)
+    p.add_argument("--clean-every", type=int, default=3, help="every Nth new job is clean (0: never)")
+    p.add_argument("--stale-grace", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--report", default=None)
+    p.add_argument("--duration", type=float, default=0)
+    args = p.parse_args()
+    if args.nbits is None:
+        args.nbits = "1e0ffff0" if args.algorithm == "scrypt" else "1d00ffff"
+    pool = Pool(args)
+    pool.make_job(True)
+    server = await asyncio.start_server(lambda r, w: Conn(pool, r, w).run(), args.host, args.port)
+    port = server.sockets[0].getsockname()[1]
+    print(json.dumps({"port": port}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for s in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(s, stop.set)
+    jobs = asyncio.create_task(pool.job_loop())
+    if args.duration:
+        loop.call_later(args.duration, stop.set)
+    await stop.wait()
+    jobs.cancel()
+    server.close()
+    if args.report:
+        with open(args.report, "w") as f:
+            json.dump(pool.report(), f)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Simulated Stratum miners for hashgate's tests: real CPU hashing (OpenSSL
+through hashlib) at low difficulty, any number of miners in one process.
+
+Each miner configures (optionally version rolling), subscribes, authorizes,
+mines the jobs it is sent, and submits shares that meet its difficulty. A
+miner can misbehave on purpose (--misbehave MODE:COUNT): resubmit its shares
+(duplicate), submit shares under its difficulty (low), submit for a job that
+does not exist (stale), or send malformed lines (garbage). At the end it
+writes a JSON report of what every miner saw.
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stratum_ref as ref  # noqa: E402
+
+SLICE = {"scrypt": 8, "sha256d": 2000}
+
+
+class Miner:
+    def __init__(self, idx, args, misbehave):
+        self.idx, self.args, self.misbehave = idx, args, misbehave
+        self.worker = "%s%04d" % (args.worker_prefix, idx)
+        self.rng = random.Random(args.seed * 100003 + idx)
+        self.next_id = 1
+        self.pending = {}
+        self.job = None
+        self.job_seq = 0
+        self.jobs_received = 0
+        self.first_job_at = None
+        self.difficulty = None
+        self.extranonce1 = None
+        self.extranonce2_size = None
+        self.mask = 0
+        self.subscribed = asyncio.Event()
+        self.authorized = False
+        self.accepted = 0
+        self.rejected = {}
+        self.errors = []
+        self.submitted = 0
+        self.found = 0
+        self.shares = []
+        self.closed = False
+        self.en2 = self.rng.getrandbits(16)
+        self.changed = asyncio.Event()
+
+    def report(self):
+        return {
+            "worker": self.worker, "misbehave": self.misbehave,
+            "extranonce1": self.extranonce1.hex() if self.extranonce1 else None,
+            "extranonce2_size": self.extranonce2_size, "version_mask": "%08x" % self.mask,
+            "jobs_received": self.jobs_received, "difficulty": self.difficulty,
+            "submitted": self.submitted, "accepted": self.accepted, "rejected": self.rejected,
+            "errors": self.errors[:20], "shares": self.shares, "closed_by_server": self.closed,
+        }
+
+    def send(self, method, params, kind=None):
+        mid = self.next_id
+        self.next_id += 1
+        self.pending[mid] = kind or method
+        self.writer.write((json.dumps({"id": mid, "method": method, "params": params}) + "\n").encode())
+        return mid
+
+    async def run(self):
+        a = self.args
+        local = None
+        if a.source_ips:
+            ips = a.source_ips.split(",")
+            local = (ips[self.idx % len(ips)], 0)
+        self.reader, self.writer = await asyncio.open_connection(a.host, a.port, local_addr=local,
+                                                                 limit=1 << 20)
+        reader_task = asyncio.create_task(self.read_loop())
+        if a.version_rolling:
+            self.send("mining.configure", [["version-rolling"], {"version-rolling.mask": "ffffffff",
+                                                                 "version-rolling.min-bit-count": 2}])
+        if a.suggest_difficulty:
+            self.send("mining.suggest_difficulty", [a.suggest_difficulty])
+        self.send("mining.subscribe", ["sim_miner/1.0"])
+        self.send("mining.authorize", [self.worker, "x"])
+        if a.extranonce_subscribe:
+            self.send("mining.extranonce.subscribe", [])
+        try:
+            await asyncio.wait_for(self.mine(), timeout=a.timeout)
+            # Wait for the answers to everything submitted.
+            t0 = time.monotonic()
+            while any(k.startswith("submit") for k in self.pending.values()) and time.monotonic() - t0 < 10:
+                await asyncio.sleep(0.05)
+        except asyncio.TimeoutError:
+            self.errors.append("timeout before %d shares" % a.shares)
+        finally:
+            self.writer.close()
+            reader_task.cancel()
+
+    async def read_loop(self):
+        try:
+            while True:
+                line = await self.reader.readline()
+                if not line:
+                    self.closed = True
+                    self.changed.set()
+                    return
+                self.handle(json.loads(line))
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+
+    def handle(self, msg):
+        method = msg.get("method")
+        if method == "mining.notify":
+            p = msg["params"]
+            self.job = {"id": p[0], "prevhash": p[1], "coinb1": p[2], "coinb2": p[3], "merkle_branch": p[4],
+                        "version": p[5], "nbits": p[6], "ntime": p[7], "clean": p[8]}
+            self.job_seq += 1
+            self.jobs_received += 1
+            if self.first_job_at is None:
+                self.first_job_at = time.monotonic()
+            self.changed.set()
+        elif method == "mining.set_difficulty":
+            self.difficulty = float(msg["params"][0])
+        elif method == "mining.set_extranonce":
+            self.extranonce1 = bytes.fromhex(msg["params"][0])
+            self.extranonce2_size = int(msg["params"][1])
+        elif method == "mining.set_version_mask":
+            self.mask = int(msg["params"][0], 16)
+        elif method is None:
+            kind = self.pending.pop(msg.get("id"), None)
+            err = msg.get("error")
+            if kind == "mining.subscribe" and not err:
+                self.extranonce1 = bytes.fromhex(msg["result"][1])
+                self.extranonce2_size = int(msg["result"][2])
+                self.subscribed.set()
+            elif kind == "mining.configure" and not err:
+                r = msg["result"] or {}
+                if r.get("version-rolling"):
+                    self.mask = int(r["version-rolling.mask"], 16)
+            elif kind == "mining.authorize":
+                self.authorized = msg.get("result") is True
+            elif kind and kind.startswith("submit"):
+                if msg.get("result") is True:
+                    self.accepted += 1
+                else:
+                    code = str(err[0]) if isinstance(err, list) and err else "?"
+                    self.rejected[code] = self.rejected.get(code, 0) + 1
+            elif kind == "garbage" or (kind is None and err):
+                pass
+
+    def submit(self, job, en2, ntime, nonce, vbits, tag="submit"):
+        params = [self.worker, job["id"], en2.hex(), "%08x" % ntime, "%08x" % nonce]
+        if vbits is not None:
+            params.append("%08x" % vbits)
+        self.submitted += 1
+        self.send("mining.submit", params, kind=tag)
+
+    async def mine(self):
+        a = self.args
+        await self.subscribed.wait()
+        while self.found < a.shares:
+            if self.closed:
+                raise asyncio.TimeoutError()
+            if self.job is None or self.difficulty is None:
+                self.changed.clear()
+                await self.changed.wait()
+                continue
+            job, seq = self.job, self.job_seq
+            self.en2 += 1
+            en2 = (self.en2 % (1 << (8 * self.extranonce2_size))).to_bytes(self.extranonce2_size, "big")
+            version = int(job["version"], 16)
+            vbits = None
+            if self.mask:
+                vbits = self.rng.getrandbits(32) & self.mask
+                version = (version & ~self.mask & 0xFFFFFFFF) | vbits
+            ntime = int(job["ntime"], 16)
+            coinbase = bytes.fromhex(job["coinb1"]) + self.extranonce1 + en2 + bytes.fromhex(job["coinb2"])
+            prefix = ref.header_prefix(version, job["prevhash"], ref.merkle_root(coinbase, job["merkle_branch"]),
+                                       ntime, int(job["nbits"], 16))
+            target = ref.target_for(a.algorithm, self.difficulty)
+            nonce = self.rng.getrandbits(32)
+            low_sent = False
+            while self.job_seq == seq and self.found < a.shares:
+                for _ in range(SLICE[a.algorithm]):
+                    nonce = (nonce + 1) & 0xFFFFFFFF
+                    h = ref.hash_value(ref.pow_hash(a.algorithm, prefix + struct.pack("<I", nonce)))
+                    if h <= target:
+                        self.found += 1
+                        self.submit(job, en2, ntime, nonce, vbits)
+                        self.shares.append({"job": job["id"], "extranonce2": en2.hex(), "ntime": ntime,
+                                            "nonce": nonce, "version": version})
+                        self.do_misbehave(job, en2, ntime, nonce, vbits)
+                    elif self.misbehave == "low" and not low_sent and self.found % 2 == 1:
+                        low_sent = True
+                        self.submit(job, en2, ntime, nonce, vbits, tag="submit-low")
+                    if self.job_seq != seq:
+                        break
+                await self.writer.drain()
+                await asyncio.sleep(0)
+
+    def do_misbehave(self, job, en2, ntime, nonce, vbits):
+        if self.misbehave == "duplicate":
+            self.submit(job, en2, ntime, nonce, vbits, tag="submit-dup")
+        elif self.misbehave == "stale":
+            self.submit(dict(job, id="deadbeef"), en2, ntime, nonce, vbits, tag="submit-stale")
+        elif self.misbehave == "garbage":
+            self.writer.write(b'{"id": 99, "method": "mining.submit", "params": [\n')
+            self.pending[99] = "garbage"
+
+
+async def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--algorithm", choices=["sha256d", "scrypt"], default="scrypt")
+    p.add_argument("--shares", type=int, default=3, help="valid shares each miner finds before it stops")
+    p.add_argument("--worker-prefix", default="rig.")
+    p.add_argument("--version-rolling", action="store_true")
+    p.add_argument("--extranonce-subscribe", action="store_true")
+    p.add_argument("--suggest-difficulty", type=float, default=0)
+    p.add_argument("--source-ips", default="", help="comma-separated 127.x.y.z addresses to connect from")
+    p.add_argument("--misbehave", action="append", default=[],
+                   help="MODE:COUNT, MODE one of duplicate, low, stale, garbage")
+    p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--report", default=None)
+    args = p.parse_args()
+    modes = []
+    for m in args.misbehave:
+        mode, count = m.split(":")
+        modes += [mode] * int(count)
+    miners = [Miner(i, args, modes[i] if i < len(modes) else None) for i in range(args.count)]
+    started = time.monotonic()
+    results = await asyncio.gather(*(m.run() for m in miners), return_exceptions=True)
+    failures = [repr(r) for r in results if isinstance(r, Exception)]
+    report = {"elapsed": time.monotonic() - started, "failures": failures, "miners": [m.report() for m in miners]}
+    if args.report:
+        with open(args.report, "w") as f:
+            json.dump(report, f)
+    ok = sum(1 for m in miners if m.found >= args.shares)
+    print(json.dumps({"miners": len(miners), "finished": ok, "failures": len(failures),
+                      "accepted": sum(m.accepted for m in miners)}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

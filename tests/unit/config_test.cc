@@ -1,0 +1,91 @@
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "conf/config.h"
+
+using namespace hashgate::conf;
+
+namespace {
+const char* kGood = R"(algorithm: sha256d
+listeners:
+  - name: s
+    bind: 127.0.0.1:3333
+pools:
+  - name: main
+    url: stratum+tcp://pool.example.com:3333
+    user: farm1.gw
+    password: ${HASHGATE_UT_PW:-x}
+aggregation:
+  mode: passthrough
+  prefix_bytes: 1
+vardiff:
+  initial: 0.5
+  min: 0.001
+  max: 8
+)";
+
+std::string error_of(const std::string& yaml) {
+  try {
+    load_string(yaml, "t.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("a good config loads into typed values") {
+  unsetenv("HASHGATE_UT_PW");
+  Config c = load_string(kGood, "t.yaml");
+  CHECK(c.algorithm == "sha256d");
+  REQUIRE(c.pools.size() == 1);
+  CHECK(c.pools[0].endpoint.host == "pool.example.com");
+  CHECK(c.pools[0].endpoint.port == 3333);
+  CHECK(c.pools[0].password == "x");
+  CHECK(c.aggregation.mode == AggregationMode::kPassthrough);
+  CHECK(c.aggregation.prefix_bytes == 1);
+  CHECK(c.vardiff.initial == 0.5);
+  setenv("HASHGATE_UT_PW", "from-env", 1);
+  CHECK(load_string(kGood, "t.yaml").pools[0].password == "from-env");
+  unsetenv("HASHGATE_UT_PW");
+}
+
+TEST_CASE("errors name the file, the line and the key path") {
+  std::string base = kGood;
+  CHECK(error_of(base + "bogus: 1\n") == "t.yaml:17: bogus: unknown key (expected one of: algorithm, listeners, pools, "
+                                         "aggregation, vardiff, version_rolling, limits, logging)");
+  std::string e = error_of(std::string(kGood).replace(std::string(kGood).find("prefix_bytes: 1"), 15, "prefix_bytes: 9"));
+  CHECK(e.find("t.yaml:12: aggregation.prefix_bytes") == 0);
+  e = error_of(std::string(kGood).replace(std::string(kGood).find("initial: 0.5"), 12, "initial: lots"));
+  CHECK(e.find("t.yaml:14: vardiff.initial: must be a number") == 0);
+  e = error_of(std::string(kGood).replace(std::string(kGood).find("initial: 0.5"), 12, "initial: 100"));
+  CHECK(e.find("vardiff.initial: must lie between") != std::string::npos);
+  e = error_of("listeners: [{name: a, bind: 'nope'}]\npools: []\n");
+  CHECK(e.find("listeners[0].bind: must be host:port") != std::string::npos);
+  e = error_of("listeners:\n  - name: a\n    bind: 1.2.3.4:1\n");
+  CHECK(e == "t.yaml:1: pools: is required: at least one pool");
+  e = error_of("a: [\n");
+  CHECK(e.find("invalid YAML") != std::string::npos);
+}
+
+TEST_CASE("environment substitution") {
+  setenv("HASHGATE_UT_A", "alpha", 1);
+  unsetenv("HASHGATE_UT_B");
+  CHECK(substitute_env("x-${HASHGATE_UT_A}-y", "w") == "x-alpha-y");
+  CHECK(substitute_env("${HASHGATE_UT_B:-dflt}", "w") == "dflt");
+  CHECK(substitute_env("${HASHGATE_UT_B:-}", "w") == "");
+  CHECK_THROWS_WITH_AS(substitute_env("${HASHGATE_UT_B}", "f:3: pools[0].password"),
+                       "f:3: pools[0].password: environment variable HASHGATE_UT_B is not set and has no default",
+                       ConfigError);
+  CHECK_THROWS_AS(substitute_env("${HASHGATE_UT_A", "w"), ConfigError);
+}
+
+TEST_CASE("endpoints") {
+  CHECK(parse_endpoint("127.0.0.1:3333")->port == 3333);
+  CHECK(parse_endpoint("[::1]:80")->host == "::1");
+  CHECK_FALSE(parse_endpoint("host"));
+  CHECK_FALSE(parse_endpoint("host:99999"));
+  CHECK_FALSE(parse_endpoint(":80"));
+}

@@ -1,0 +1,216 @@
+// Sessions connected straight to each other, with no sockets and no clock:
+// the built-in test pool ↔ UpstreamSession, and a DownstreamSession bound to
+// the upstream's space, as the gateway would do.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "hashing/header.h"
+#include "hashing/sha256.h"
+#include "protocol/downstream_session.h"
+#include "protocol/test_pool.h"
+#include "protocol/upstream_session.h"
+
+using namespace hashgate;
+
+namespace {
+
+struct Pair {
+  StratumParser up_parser{65536};
+  StratumParser down_parser{16384};
+  TestPool pool;
+  std::unique_ptr<TestPool::Connection> conn;
+  UpstreamSession up;
+  JobBook jobs{Algorithm::kSha256d};
+  SessionContext ctx;
+  std::vector<UpstreamEvent> up_events;
+
+  explicit Pair(double pool_diff)
+      : pool(Algorithm::kSha256d, TestPoolOptions{pool_diff, 30, 4, 8, 0x1fffe000, 0}, 42, 0),
+        conn(pool.connect()),
+        up(up_parser, UpstreamOptions{"t", "gw", "x", 0x1fffe000, true, "", 65536}) {
+    ctx.parser = &down_parser;
+    ctx.jobs = &jobs;
+    ctx.algorithm = Algorithm::kSha256d;
+    ctx.vardiff = VardiffConfig{1e-6, 1e-6, 1, 10};
+    up.start();
+    pump();
+  }
+
+  // Moves bytes both ways until neither side has anything to say.
+  void pump() {
+    for (int i = 0; i < 10; ++i) {
+      if (up.output().empty() && conn->output().empty()) return;
+      std::string a;
+      a.swap(up.output());
+      if (!a.empty()) conn->receive(a, 0);
+      std::string b;
+      b.swap(conn->output());
+      if (!b.empty()) up.receive(b, 0);
+      UpstreamEvent ev;
+      while (up.next_event(ev)) {
+        if (ev.kind == UpstreamEventKind::kJob)
+          jobs.add(1, ev.notify, up.subscription().extranonce1, up.subscription().extranonce2_size, up.difficulty());
+        up_events.push_back(ev);
+      }
+    }
+  }
+
+  std::string take(DownstreamSession& s) {
+    std::string all;
+    for (auto& c : s.output()) all += c.view();
+    s.output().clear();
+    return all;
+  }
+};
+
+// Finds a nonce for `s`'s current job whose sha256d meets (or misses) `diff`.
+std::string find_submit(const Job& job, const Binding& b, double diff, bool valid, int id, const char* en2) {
+  U256 target = target_from_difficulty(Algorithm::kSha256d, diff);
+  Bytes e2 = *hex_decode(en2);
+  Hash256 cb = coinbase_hash(job.params.coinb1, b.extranonce1, e2, job.params.coinb2);
+  Hash256 root = merkle_root(cb, job.params.merkle_branch);
+  for (uint32_t nonce = 0;; ++nonce) {
+    Header h = build_header(job.params.version, job.params.prevhash, root, job.params.ntime, job.params.nbits, nonce);
+    if (meets(sha256d(h), target) == valid) {
+      return "{\"id\":" + std::to_string(id) + ",\"method\":\"mining.submit\",\"params\":[\"w\",\"" + job.id + "\",\"" +
+             en2 + "\",\"" + hex_u32_string(job.params.ntime) + "\",\"" + hex_u32_string(nonce) + "\"]}\n";
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("upstream session subscribes, authorizes and receives work from the test pool") {
+  Pair p(1e-5);
+  CHECK(p.up.state() == UpstreamSession::State::kSubscribed);
+  CHECK(p.up.authorized());
+  CHECK(p.up.version_mask() == 0x1fffe000);
+  CHECK(p.up.subscription().extranonce2_size == 8);
+  CHECK(p.up.difficulty() == doctest::Approx(1e-5));
+  REQUIRE(p.jobs.latest(1));
+}
+
+TEST_CASE("a share flows miner → session → pool, with the verdicts of DESIGN.md") {
+  Pair p(1e-5);
+  DownstreamSession s(p.ctx, 1, 0);
+  s.receive("{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"m/1\"]}\n", 0);
+  SessionEvent ev;
+  REQUIRE(s.next_event(ev));
+  CHECK(ev.kind == SessionEventKind::kNeedUpstream);
+
+  Binding b;
+  b.link_id = 1;
+  b.extranonce1 = p.up.subscription().extranonce1;
+  b.prefix_offset = uint32_t(b.extranonce1.size());
+  b.extranonce1.push_back(0x00);
+  b.extranonce1.push_back(0x05);  // a 2-byte prefix
+  b.extranonce2_size = 6;
+  b.version_mask = p.up.version_mask();
+  s.bind(b, 0);
+  std::string out = p.take(s);
+  CHECK(out.find(hex_encode(b.extranonce1)) != std::string::npos);
+  CHECK(out.find(",6]") != std::string::npos);
+
+  s.receive("{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"w\",\"x\"]}\n", 0);
+  REQUIRE(s.next_event(ev));
+  REQUIRE(ev.kind == SessionEventKind::kAuthorize);
+  s.authorize_result(ev.id, ev.auth.user, true, {});
+  out = p.take(s);
+  CHECK(out.find("mining.set_difficulty") < out.find("mining.notify"));
+  JobRef job = p.jobs.latest(1);
+
+  // A valid share: hashed by the "gateway" here, accepted, and since the
+  // miner's difficulty is under the pool's, forwarded only if it meets it.
+  s.receive(find_submit(*job, b, 1e-6, true, 3, "000000000001"), 0);
+  REQUIRE(s.next_event(ev));
+  REQUIRE(ev.kind == SessionEventKind::kShare);
+  ShareWork w = ev.share;
+  ShareVerdict v = s.complete_share(w, sha256d(w.header), 0);
+  CHECK(v.accepted);
+  CHECK(p.take(s) == "{\"id\":3,\"result\":true,\"error\":null}\n");
+  CHECK(v.forward == meets(sha256d(w.header), job->pool_target));
+  CHECK(hex_encode(std::span<const uint8_t>(w.upstream_extranonce2.data(), w.upstream_extranonce2_size)) ==
+        "0005000000000001");
+
+  // Forwarded upward, the test pool checks it and agrees.
+  std::string pool_share = find_submit(*job, b, 1e-5, true, 4, "000000000002");
+  s.receive(pool_share, 0);
+  REQUIRE(s.next_event(ev));
+  ShareVerdict v2 = s.complete_share(ev.share, sha256d(ev.share.header), 0);
+  REQUIRE(v2.forward);
+  p.up.submit(77, "gw", job->params.job_id,
+              std::span<const uint8_t>(ev.share.upstream_extranonce2.data(), ev.share.upstream_extranonce2_size),
+              ev.share.ntime, ev.share.nonce, std::nullopt, 0);
+  p.take(s);
+  p.pump();
+  bool seen = false;
+  for (auto& e : p.up_events)
+    if (e.kind == UpstreamEventKind::kSubmitResult && e.token == 77) seen = e.ok;
+  CHECK(seen);
+  CHECK(p.pool.stats().accepted == 1);
+
+  // The same share again: duplicate, answered before any hashing.
+  s.receive(pool_share, 0);
+  REQUIRE(s.next_event(ev));
+  CHECK(ev.kind == SessionEventKind::kRejected);
+  CHECK(ev.error.code == ErrorCode::kDuplicateShare);
+  CHECK(p.take(s).find("[22,") != std::string::npos);
+
+  // Too little work: 23 after hashing.
+  s.receive(find_submit(*job, b, 1e-6, false, 5, "000000000003"), 0);
+  REQUIRE(s.next_event(ev));
+  REQUIRE(ev.kind == SessionEventKind::kShare);
+  CHECK_FALSE(s.complete_share(ev.share, sha256d(ev.share.header), 0).accepted);
+  CHECK(p.take(s).find("[23,") != std::string::npos);
+
+  // A clean job makes the old one stale (21).
+  p.pool.new_job(true, 1);
+  p.pump();
+  JobRef fresh = p.jobs.latest(1);
+  s.on_job(fresh, false);
+  p.take(s);
+  s.receive(find_submit(*job, b, 1e-6, true, 6, "000000000004"), 0);
+  REQUIRE(s.next_event(ev));
+  CHECK(ev.error.code == ErrorCode::kStaleJob);
+
+  // Wrong extranonce2 size is refused with its size in the message.
+  s.receive("{\"id\":7,\"method\":\"mining.submit\",\"params\":[\"w\",\"" + fresh->id + "\",\"00\",\"" +
+                hex_u32_string(fresh->params.ntime) + "\",\"00000000\"]}\n",
+            0);
+  REQUIRE(s.next_event(ev));
+  CHECK(ev.error.message.find("6 bytes") != std::string::npos);
+}
+
+TEST_CASE("configure waits for the binding and grants the intersection of masks") {
+  Pair p(1e-5);
+  DownstreamSession s(p.ctx, 9, 0);
+  s.receive(R"({"id":1,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"00ffff00"}]})"
+            "\n",
+            0);
+  CHECK(p.take(s).empty());  // nothing until the upstream is known
+  Binding b;
+  b.link_id = 1;
+  b.extranonce1 = {1, 2, 3, 4};
+  b.prefix_offset = 4;
+  b.extranonce2_size = 8;
+  b.version_mask = 0x1fffe000;
+  s.bind(b, 0);
+  std::string out = p.take(s);
+  CHECK(out.find("\"version-rolling.mask\":\"00ffe000\"") != std::string::npos);
+  CHECK(s.version_mask() == 0x00ffe000);
+}
+
+TEST_CASE("an oversized line closes the session; garbage does not") {
+  Pair p(1e-5);
+  p.ctx.max_line = 1024;
+  StratumParser small(1024);
+  p.ctx.parser = &small;
+  DownstreamSession s(p.ctx, 3, 0);
+  s.receive("this is not json\n", 0);
+  CHECK_FALSE(s.closing());
+  CHECK(p.take(s).find("-32700") != std::string::npos);
+  s.receive(std::string(2000, 'x'), 0);
+  CHECK(s.closing());
+  CHECK(s.close_reason().find("1024") != std::string::npos);
+}
