@@ -327,8 +327,8 @@ Config load_string(const std::string& yaml, const std::string& source) {
   }
   Reader r(source);
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
-  r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "limits",
-                         "logging"});
+  r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "hashing",
+                         "limits", "logging"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -351,6 +351,23 @@ Config load_string(const std::string& yaml, const std::string& source) {
       if (s.size() != 8 || res.ec != std::errc() || res.ptr != s.data() + s.size())
         r.fail(v["mask"], "version_rolling.mask", "must be 8 hex digits, got '" + s + "'");
       c.version_rolling.mask = m;
+    }
+  }
+  if (const auto& h = root["hashing"]) {
+    r.only_keys(h, "hashing", {"path", "threads"});
+    if (h["path"]) {
+      c.hashing.path = r.str(h["path"], "hashing.path");
+      static const std::set<std::string> paths = {"auto", "portable", "sse2", "avx2", "avx512"};
+      if (!paths.count(c.hashing.path))
+        r.fail(h["path"], "hashing.path", "must be auto, portable, sse2, avx2 or avx512, got '" + c.hashing.path + "'");
+    }
+    if (h["threads"]) {
+      std::string s = r.str(h["threads"], "hashing.threads");
+      if (s != "auto") {
+        int64_t v = r.integer(h["threads"], "hashing.threads");
+        if (v < 0 || v > 64) r.fail(h["threads"], "hashing.threads", "must be auto or 0..64");
+        c.hashing.threads = int(v);
+      }
     }
   }
   if (const auto& l = root["limits"]) {

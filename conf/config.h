@@ -71,6 +71,11 @@ struct VersionRolling {
   uint32_t mask = 0x1fffe000;
 };
 
+struct Hashing {
+  std::string path = "auto";  // auto | portable | sse2 | avx2 | avx512
+  int threads = -1;           // -1: auto (one per core for scrypt, 0 for sha256d)
+};
+
 struct Limits {
   uint32_t max_line_bytes = 16384;
 };
@@ -88,6 +93,7 @@ struct Config {
   Aggregation aggregation;
   Vardiff vardiff;
   VersionRolling version_rolling;
+  Hashing hashing;
   Limits limits;
   Logging logging;
 };

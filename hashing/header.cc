@@ -39,7 +39,7 @@ Header build_header(uint32_t version, const std::array<uint8_t, 32>& prevhash_no
 
 Hash256 pow_hash(Algorithm algo, const Header& header) {
   if (algo == Algorithm::kScrypt) return scrypt_1024_1_1(header.data());
-  return sha256d(header);
+  return sha256d_header(header.data());
 }
 
 }  // namespace hashgate

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "hashing/scrypt_lanes.h"
 #include "hashing/sha256.h"
 
 namespace hashgate {
@@ -111,19 +112,88 @@ bool scrypt(std::span<const uint8_t> password, std::span<const uint8_t> salt, ui
   return true;
 }
 
+namespace {
+
+struct HmacKeys {
+  Sha256State istate;
+  Sha256State ostate;
+};
+
+// HMAC-SHA256 keyed with an 80-byte header: the key is longer than a block,
+// so it is sha256(header) first.
+HmacKeys header_keys(const uint8_t header[80]) {
+  Hash256 k = sha256(std::span<const uint8_t>(header, 80));
+  uint8_t ipad[64], opad[64];
+  for (int i = 0; i < 64; ++i) {
+    uint8_t b = i < 32 ? k[i] : 0;
+    ipad[i] = b ^ 0x36;
+    opad[i] = b ^ 0x5c;
+  }
+  HmacKeys keys{kSha256Init, kSha256Init};
+  sha256_compress(keys.istate, ipad);
+  sha256_compress(keys.ostate, opad);
+  return keys;
+}
+
+// Finishes a message of `total` bytes whose last `n` (< 56) bytes are in
+// block[0..n): padding and length, then one compression.
+void finish_block(Sha256State& st, uint8_t block[64], size_t n, uint64_t total) {
+  block[n] = 0x80;
+  std::memset(block + n + 1, 0, 55 - n);
+  uint64_t bits = total * 8;
+  for (int i = 0; i < 8; ++i) block[56 + i] = uint8_t(bits >> (56 - 8 * i));
+  sha256_compress(st, block);
+}
+
+void outer(const HmacKeys& k, const Sha256State& inner, uint8_t out[32]) {
+  uint8_t block[64];
+  for (int i = 0; i < 8; ++i) put_be32(block + 4 * i, inner[i]);
+  Sha256State st = k.ostate;
+  finish_block(st, block, 32, 64 + 32);
+  for (int i = 0; i < 8; ++i) put_be32(out + 4 * i, st[i]);
+}
+
+}  // namespace
+
+void pbkdf2_header_first(const uint8_t header[80], uint8_t out[128]) {
+  HmacKeys k = header_keys(header);
+  // The salt is the header: its first 64 bytes are hashed once for all four
+  // output blocks (the midstate).
+  Sha256State mid = k.istate;
+  sha256_compress(mid, header);
+  for (uint32_t n = 1; n <= 4; ++n) {
+    uint8_t block[64];
+    std::memcpy(block, header + 64, 16);
+    put_be32(block + 16, n);
+    Sha256State st = mid;
+    finish_block(st, block, 20, 64 + 84);
+    outer(k, st, out + 32 * (n - 1));
+  }
+}
+
+void pbkdf2_header_final(const uint8_t header[80], const uint8_t B[128], uint8_t out[32]) {
+  HmacKeys k = header_keys(header);
+  Sha256State st = k.istate;
+  sha256_compress(st, B);
+  sha256_compress(st, B + 64);
+  uint8_t block[64];
+  put_be32(block, 1);
+  finish_block(st, block, 4, 64 + 132);
+  outer(k, st, out);
+}
+
 Hash256 scrypt_1024_1_1(const uint8_t header[80]) {
   // 128 KiB of V per thread, allocated on first use and kept: the hot path
   // never allocates.
   thread_local std::unique_ptr<uint32_t[]> V(new uint32_t[1024 * 32]);
-  std::span<const uint8_t> h(header, 80);
   uint8_t b[128];
-  pbkdf2_sha256(h, h, 1, b);
+  pbkdf2_header_first(header, b);
   uint32_t X[32], tmp[32];
   load_words(b, X, 32);
   ro_mix(X, 1024, 1, V.get(), tmp);
   store_words(X, b, 32);
   Hash256 out;
-  pbkdf2_sha256(h, std::span<const uint8_t>(b, 128), 1, out);
+  pbkdf2_header_final(header, b, out.data());
   return out;
 }
 

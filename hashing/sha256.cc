@@ -1,6 +1,10 @@
 #include "hashing/sha256.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
+
+#include "hashing/cpu.h"
 
 namespace hashgate {
 namespace {
@@ -19,7 +23,7 @@ inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
 }  // namespace
 
-void sha256_compress(Sha256State& s, const uint8_t block[64]) {
+void sha256_compress_portable(Sha256State& s, const uint8_t block[64]) {
   uint32_t w[64];
   for (int i = 0; i < 16; ++i) w[i] = get_be32(block + 4 * i);
   for (int i = 16; i < 64; ++i) {
@@ -53,6 +57,28 @@ void sha256_compress(Sha256State& s, const uint8_t block[64]) {
   s[6] += g;
   s[7] += h;
 }
+
+void sha256_compress_shani(Sha256State& s, const uint8_t block[64]);
+
+namespace {
+using CompressFn = void (*)(Sha256State&, const uint8_t*);
+
+CompressFn choose_compress() {
+  const char* env = std::getenv("HASHGATE_SHA");
+  bool allow = !(env && std::string_view(env) == "portable");
+  return allow && cpu_features().sha_ni ? sha256_compress_shani : sha256_compress_portable;
+}
+
+// Chosen on first use (not at static initialization, whose order across
+// files is unspecified).
+CompressFn compress_fn() {
+  static const CompressFn fn = choose_compress();
+  return fn;
+}
+}  // namespace
+
+void sha256_compress(Sha256State& s, const uint8_t block[64]) { compress_fn()(s, block); }
+bool sha256_uses_shani() { return compress_fn() == sha256_compress_shani; }
 
 Sha256& Sha256::update(std::span<const uint8_t> data) {
   const uint8_t* p = data.data();
@@ -90,6 +116,27 @@ Hash256 sha256(std::span<const uint8_t> data) { return Sha256().update(data).fin
 Hash256 sha256d(std::span<const uint8_t> data) {
   Hash256 first = sha256(data);
   return sha256(first);
+}
+
+Hash256 sha256d_header(const uint8_t header[80]) {
+  Sha256State st = kSha256Init;
+  sha256_compress(st, header);
+  uint8_t block[64] = {};
+  std::memcpy(block, header + 64, 16);
+  block[16] = 0x80;
+  block[62] = (80 * 8) >> 8;
+  block[63] = (80 * 8) & 0xff;
+  sha256_compress(st, block);
+  uint8_t second[64] = {};
+  for (int i = 0; i < 8; ++i) put_be32(second + 4 * i, st[i]);
+  second[32] = 0x80;
+  second[62] = (32 * 8) >> 8;
+  second[63] = (32 * 8) & 0xff;
+  Sha256State st2 = kSha256Init;
+  sha256_compress(st2, second);
+  Hash256 out;
+  for (int i = 0; i < 8; ++i) put_be32(out.data() + 4 * i, st2[i]);
+  return out;
 }
 
 Hash256 sha256d_pair(const Hash256& left, const Hash256& right) {

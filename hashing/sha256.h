@@ -17,8 +17,11 @@ using Sha256State = std::array<uint32_t, 8>;
 inline constexpr Sha256State kSha256Init = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 
-// Applies one 64-byte block to `state`.
+// Applies one 64-byte block to `state`: SHA-NI when the CPU has it (unless
+// HASHGATE_SHA=portable), the portable code otherwise.
 void sha256_compress(Sha256State& state, const uint8_t block[64]);
+void sha256_compress_portable(Sha256State& state, const uint8_t block[64]);
+bool sha256_uses_shani();
 
 class Sha256 {
  public:
@@ -39,6 +42,8 @@ class Sha256 {
 Hash256 sha256(std::span<const uint8_t> data);
 // SHA-256 applied twice: Bitcoin's hash for headers, transactions, merkle nodes.
 Hash256 sha256d(std::span<const uint8_t> data);
+// sha256d of an 80-byte header: three compressions, no buffering.
+Hash256 sha256d_header(const uint8_t header[80]);
 // sha256d of the concatenation of two 32-byte nodes (one merkle step).
 Hash256 sha256d_pair(const Hash256& left, const Hash256& right);
 

@@ -9,8 +9,16 @@ DownstreamSession::DownstreamSession(SessionContext& ctx, uint64_t id, double no
     : ctx_(ctx), id_(id), framer_(ctx.max_line), vardiff_(ctx.vardiff, now) {}
 
 std::string& DownstreamSession::owned_out() {
-  if (out_.empty() || out_.back().shared) out_.emplace_back();
+  if (out_.empty() || out_.back().shared || out_.back().slot) out_.emplace_back();
   return out_.back().owned;
+}
+
+void DownstreamSession::take_output(std::vector<OutChunk>& dst) {
+  size_t n = 0;
+  while (n < out_.size() && out_[n].slot == 0) ++n;
+  if (n == 0) return;
+  for (size_t i = 0; i < n; ++i) dst.push_back(std::move(out_[i]));
+  out_.erase(out_.begin(), out_.begin() + ptrdiff_t(n));
 }
 
 bool DownstreamSession::next_event(SessionEvent& out) {
@@ -296,6 +304,10 @@ void DownstreamSession::on_submit(const Incoming& m, double now) {
   Hash256 root = merkle_root(cb, job.params.merkle_branch);
   work.header = build_header(version, job.params.prevhash, root, p->ntime, job.params.nbits, p->nonce);
   work.session_id = id_;
+  work.slot = next_slot_++;
+  OutChunk placeholder;
+  placeholder.slot = work.slot;
+  out_.push_back(std::move(placeholder));
   work.rpc_id = m.id;
   work.job = entry->job;
   // Lowering the difficulty helps at once; raising it waits for the next job.
@@ -314,13 +326,20 @@ void DownstreamSession::on_submit(const Incoming& m, double now) {
 ShareVerdict DownstreamSession::complete_share(const ShareWork& work, const Hash256& hash, double now) {
   ShareVerdict v;
   v.share_difficulty = hash_difficulty(ctx_.algorithm, hash);
+  // The answer goes into the share's place in the output.
+  OutChunk* place = nullptr;
+  for (OutChunk& c : out_)
+    if (c.slot == work.slot) place = &c;
+  std::string fallback;
+  std::string& out = place ? place->owned : fallback;
+  if (place) place->slot = 0;
   if (!meets(hash, target_from_difficulty(ctx_.algorithm, work.difficulty))) {
     v.code = ErrorCode::kLowDifficulty;
-    write_error(owned_out(), work.rpc_id, ErrorCode::kLowDifficulty, "low difficulty share");
+    write_error(out, work.rpc_id, ErrorCode::kLowDifficulty, "low difficulty share");
     return v;
   }
   v.accepted = true;
-  write_result_true(owned_out(), work.rpc_id);
+  write_result_true(out, work.rpc_id);
   v.forward = meets(hash, work.job->pool_target);
   v.block = meets(hash, work.job->network_target);
   vardiff_.on_share(now);

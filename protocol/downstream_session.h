@@ -46,6 +46,7 @@ struct Binding {
 // (on the loop or on hashing threads) and hands the result to complete_share.
 struct ShareWork {
   uint64_t session_id = 0;
+  uint64_t slot = 0;            // its place in the session's output, filled by complete_share
   RpcId rpc_id;
   JobRef job;
   Header header{};
@@ -83,10 +84,13 @@ struct SessionEvent {
 };
 
 // One write unit: either bytes owned by this session or a notify line shared
-// by every session that gets the job.
+// by every session that gets the job. A chunk with a non-zero `slot` is the
+// place of a share's answer while the share is being hashed: nothing after
+// it is sent before it, so answers keep the order of the submits.
 struct OutChunk {
   std::string owned;
   std::shared_ptr<const std::string> shared;
+  uint64_t slot = 0;
   std::string_view view() const { return shared ? std::string_view(*shared) : std::string_view(owned); }
 };
 
@@ -97,9 +101,10 @@ class DownstreamSession {
   // ---- input ----
   void receive(std::string_view bytes, double now);
   bool next_event(SessionEvent& out);
-  // Bytes to write, in order; the caller moves them out and clears.
-  std::vector<OutChunk>& output() { return out_; }
-  bool has_output() const { return !out_.empty(); }
+  // Moves the chunks that may be written now (those before the first share
+  // still being hashed) to the end of `dst`.
+  void take_output(std::vector<OutChunk>& dst);
+  bool has_output() const { return !out_.empty() && out_.front().slot == 0; }
 
   // ---- gateway decisions ----
   void bind(const Binding& b, double now);
@@ -158,6 +163,7 @@ class DownstreamSession {
   std::vector<SessionEvent> events_;
   size_t event_read_ = 0;
   std::vector<OutChunk> out_;
+  uint64_t next_slot_ = 1;
 
   bool subscribed_ = false;
   bool bound_ = false;

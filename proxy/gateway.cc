@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <thread>
 
+#include "hashing/engine.h"
 #include "hashing/header.h"
 #include "hashing/sha256.h"
 #include "proxy/log.h"
@@ -44,6 +46,11 @@ uint64_t random_u64() {
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) v = std::random_device{}();
   return v;
 }
+
+struct ShareBatch : HashBatch {
+  std::vector<ShareWork> works;
+  std::vector<std::string> workers;
+};
 
 struct MinerWrite {
   uv_write_t req;
@@ -125,6 +132,8 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
   }
   uv_timer_init(loop_, &tick_);
   tick_.data = this;
+  uv_check_init(loop_, &flush_check_);
+  flush_check_.data = this;
   uv_timer_init(loop_, &stop_timer_);
   stop_timer_.data = this;
 }
@@ -132,6 +141,27 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
 Gateway::~Gateway() = default;
 
 int Gateway::start(std::string& error) {
+  std::optional<HashPath> requested;
+  if (cfg_.hashing.path != "auto") requested = parse_hash_path(cfg_.hashing.path);
+  auto path = select_hash_path(requested);
+  if (!path) {
+    error = "hashing path '" + std::string(std::getenv("HASHGATE_HASH_PATH") ? std::getenv("HASHGATE_HASH_PATH")
+                                                                              : cfg_.hashing.path) +
+            "' is not supported by this CPU (best: " + hash_path_name(best_hash_path()) + ")";
+    return UV_EINVAL;
+  }
+  hash_path_ = *path;
+  unsigned threads = cfg_.hashing.threads >= 0 ? unsigned(cfg_.hashing.threads)
+                     : algo_ == Algorithm::kScrypt ? std::max(1u, std::thread::hardware_concurrency())
+                                                   : 0;
+  hash_pool_ = std::make_unique<HashPool>(loop_, hash_path_, algo_, threads,
+                                          [this](std::unique_ptr<HashBatch> b) { finish_batch(std::move(b)); });
+  log::info("hashing")
+      .kv("algorithm", algorithm_name(algo_))
+      .kv("path", hash_path_name(hash_path_))
+      .kv("lanes", uint64_t(hash_path_lanes(hash_path_)))
+      .kv("threads", threads)
+      .kv("sha", sha256_uses_shani() ? "sha-ni" : "portable");
   for (const conf::Listener& l : cfg_.listeners) {
     auto* tcp = new uv_tcp_t;
     uv_tcp_init(loop_, tcp);
@@ -289,14 +319,65 @@ void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams&
 }
 
 void Gateway::handle_share(Miner* m, ShareWork& work) {
-  Hash256 hash = pow_hash(algo_, work.header);
-  ShareVerdict v = m->session->complete_share(work, hash, now());
-  const std::string& worker = m->session->workers()[work.worker];
+  // Hashed with the rest of this loop iteration's shares (flush_shares).
+  std::string worker = m->session->workers()[work.worker];
+  pending_shares_.push_back(PendingShare{std::move(work), std::move(worker)});
+  if (pending_shares_.size() == 1)
+    uv_check_start(&flush_check_, [](uv_check_t* c) { static_cast<Gateway*>(c->data)->flush_shares(); });
+}
+
+void Gateway::flush_shares() {
+  uv_check_stop(&flush_check_);
+  if (pending_shares_.empty()) return;
+  // Split across the threads, each chunk a whole number of lane groups.
+  const size_t n = pending_shares_.size();
+  const size_t lanes = hash_path_lanes(hash_path_);
+  const size_t threads = std::max<size_t>(1, hash_pool_->threads());
+  size_t chunk = (n + threads - 1) / threads;
+  chunk = std::max(lanes, (chunk + lanes - 1) / lanes * lanes);
+  for (size_t i = 0; i < n; i += chunk) {
+    auto b = std::make_unique<ShareBatch>();
+    size_t end = std::min(n, i + chunk);
+    for (size_t j = i; j < end; ++j) {
+      b->headers.push_back(pending_shares_[j].work.header);
+      b->works.push_back(std::move(pending_shares_[j].work));
+      b->workers.push_back(std::move(pending_shares_[j].worker));
+    }
+    hash_pool_->submit(std::move(b));
+  }
+  pending_shares_.clear();
+}
+
+void Gateway::finish_batch(std::unique_ptr<HashBatch> batch) {
+  auto* b = static_cast<ShareBatch*>(batch.get());
+  // Block candidates first: they are worth more than the rest together.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < b->works.size(); ++i) {
+      bool block = meets(b->hashes[i], b->works[i].job->network_target);
+      if ((pass == 0) == block) finish_share(b->works[i], b->workers[i], b->hashes[i]);
+    }
+  }
+  if (stopping_) maybe_finish_stop();
+}
+
+void Gateway::finish_share(ShareWork& work, const std::string& worker, const Hash256& hash) {
+  auto mit = miners_.find(work.session_id);
+  Miner* m = mit == miners_.end() ? nullptr : mit->second;
+  ShareVerdict v;
+  if (m) {
+    v = m->session->complete_share(work, hash, now());
+    flush(m);
+  } else {
+    // The miner left while its share was hashed: the share is still good work.
+    v.accepted = meets(hash, target_from_difficulty(algo_, work.difficulty));
+    v.forward = meets(hash, work.job->pool_target);
+    v.block = meets(hash, work.job->network_target);
+  }
   WorkerStats& st = workers_[worker];
   if (!v.accepted) {
     ++st.rejected;
     ++st.rejected_low_difficulty;
-    log::debug("share_rejected").kv("session", m->session->id()).kv("worker", worker).kv("code", 23).kv("reason", "low difficulty share");
+    log::debug("share_rejected").kv("session", work.session_id).kv("worker", worker).kv("code", 23).kv("reason", "low difficulty share");
     return;
   }
   ++st.accepted;
@@ -304,28 +385,28 @@ void Gateway::handle_share(Miner* m, ShareWork& work) {
   if (v.block) {
     ++st.blocks;
     log::warn("block_candidate")
-        .kv("session", m->session->id())
+        .kv("session", work.session_id)
         .kv("worker", worker)
         .kv("job", work.job->id)
         .kv("pool_job", work.job->params.job_id)
-        .kv("hash", hex_reversed(sha256d(work.header)));
+        .kv("hash", hex_reversed(sha256d_header(work.header.data())));
   }
-  if (v.forward || v.block) forward_share(m, work, v.block);
+  if (v.forward || v.block) forward_share(work.session_id, worker, work, v.block);
 }
 
-void Gateway::forward_share(Miner* m, const ShareWork& work, bool block) {
+void Gateway::forward_share(uint64_t session_id, const std::string& worker, const ShareWork& work, bool block) {
   auto it = links_.find(work.job->link_id);
   // A job retired while the share was checked is stale at the pool: keep it.
   if (it == links_.end() || !it->second->subscribed || !jobs_.find(work.job->seq)) {
-    log::info("share_not_forwarded").kv("session", m->session->id()).kv("reason", "job no longer valid at the pool");
+    log::info("share_not_forwarded").kv("session", session_id).kv("worker", worker)
+        .kv("reason", "job no longer valid at the pool");
     return;
   }
   Link* l = it->second;
-  const std::string& worker = m->session->workers()[work.worker];
   const conf::Pool& pool = *pools_[l->pool]->cfg;
   const std::string& up_worker = cfg_.aggregation.mode == conf::AggregationMode::kAggregate ? pool.user : worker;
   uint64_t token = next_token_++;
-  forwards_.emplace(token, Forward{m->session->id(), worker, l->id, block});
+  forwards_.emplace(token, Forward{session_id, worker, l->id, block});
   l->session->submit(token, up_worker, work.job->params.job_id,
                      std::span<const uint8_t>(work.upstream_extranonce2.data(), work.upstream_extranonce2_size),
                      work.ntime, work.nonce, work.version_bits, now());
@@ -334,13 +415,9 @@ void Gateway::forward_share(Miner* m, const ShareWork& work, bool block) {
 }
 
 void Gateway::flush(Miner* m) {
-  auto& out = m->session->output();
-  if (out.empty() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp))) {
-    out.clear();
-    return;
-  }
+  if (!m->session->has_output() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp))) return;
   auto* w = new MinerWrite;
-  w->chunks.swap(out);
+  m->session->take_output(w->chunks);
   w->bufs.reserve(w->chunks.size());
   for (const OutChunk& c : w->chunks) {
     std::string_view v = c.view();
@@ -711,17 +788,25 @@ void Gateway::stop(const char* why) {
   for (uv_tcp_t* l : listeners_)
     uv_close(reinterpret_cast<uv_handle_t*>(l), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
   listeners_.clear();
-  std::vector<Miner*> ms;
-  for (auto& [id, m] : miners_) ms.push_back(m);
-  // Every share a miner sent has been checked and, if good, written to the
-  // pool already (hashing is synchronous), so miners can go now.
-  for (Miner* m : ms) close_miner(m, "hashgate stopping");
+  // No new shares; the ones already received are hashed, answered and,
+  // if good, forwarded before the miners are closed.
+  for (auto& [id, m] : miners_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
+  if (hash_pool_) flush_shares();
   uv_timer_start(&stop_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->maybe_finish_stop(); }, 100, 100);
   maybe_finish_stop();
 }
 
 void Gateway::maybe_finish_stop() {
   if (stopped_) return;
+  if (!miners_closed_) {
+    if (hash_pool_ && hash_pool_->in_flight() > 0 && now() < stop_deadline_) return;
+    miners_closed_ = true;
+    std::vector<Miner*> ms;
+    for (auto& [id, m] : miners_) ms.push_back(m);
+    for (Miner* m : ms) close_miner(m, "hashgate stopping");
+    // close_miner re-enters this function, which may have finished already.
+    if (stopped_) return;
+  }
   bool answers_pending = !forwards_.empty();
   if (answers_pending && now() < stop_deadline_) return;
   stopped_ = true;
@@ -737,8 +822,10 @@ void Gateway::maybe_finish_stop() {
     uv_close(reinterpret_cast<uv_handle_t*>(&l->connect_timer), [](uv_handle_t* h) { delete static_cast<Link*>(h->data); });
   }
   links_.clear();
+  if (hash_pool_) hash_pool_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
 }
 
 void Gateway::log_summary() {

@@ -18,6 +18,7 @@
 #include "protocol/job.h"
 #include "protocol/test_pool.h"
 #include "protocol/upstream_session.h"
+#include "proxy/hash_pool.h"
 #include "proxy/transport.h"
 
 namespace hashgate {
@@ -41,7 +42,7 @@ class Gateway {
   Gateway(uv_loop_t* loop, conf::Config cfg);
   ~Gateway();
 
-  // Binds the listeners and connects to the pool. Returns 0, or a negative
+  // Binds the listeners, starts the hashing threads and connects to the pool. Returns 0, or a negative
   // libuv error with `error` saying which listener failed.
   int start(std::string& error);
   // Graceful stop: stop accepting, close miners after their pending output,
@@ -70,6 +71,9 @@ class Gateway {
   void miner_read(Miner* m, std::string_view bytes);
   void drain_session_events(Miner* m);
   void handle_share(Miner* m, ShareWork& work);
+  void flush_shares();
+  void finish_batch(std::unique_ptr<HashBatch> batch);
+  void finish_share(ShareWork& work, const std::string& worker, const Hash256& hash);
   void handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth);
   void flush(Miner* m);
   void close_miner(Miner* m, const std::string& reason);
@@ -85,7 +89,7 @@ class Gateway {
   void link_subscribed(Link* l);
   void bind_session(Link* l, Miner* m);
   void flush(Link* l);
-  void forward_share(Miner* m, const ShareWork& work, bool block);
+  void forward_share(uint64_t session_id, const std::string& worker, const ShareWork& work, bool block);
 
   void on_tick();
   void maybe_finish_stop();
@@ -105,6 +109,17 @@ class Gateway {
   std::vector<std::unique_ptr<PoolState>> pools_;
   std::unordered_map<uint64_t, Forward> forwards_;
   std::unordered_map<std::string, WorkerStats> workers_;
+
+  // Shares checked this loop iteration, waiting to be hashed as one batch.
+  struct PendingShare {
+    ShareWork work;
+    std::string worker;
+  };
+  std::vector<PendingShare> pending_shares_;
+  std::unique_ptr<HashPool> hash_pool_;
+  HashPath hash_path_ = HashPath::kPortable;
+  uv_check_t flush_check_;
+  bool miners_closed_ = false;
 
   uv_timer_t tick_;
   uv_timer_t stop_timer_;

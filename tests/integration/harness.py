@@ -155,7 +155,8 @@ class Scenario:
     def finish(self):
         """Stops hashgate (SIGTERM) then the pool; returns (hashgate log events, pool report)."""
         rc = self.gw.stop()
-        check(rc == 0, "hashgate exited with %s on SIGTERM" % rc)
+        check(rc == 0, "hashgate exited with %s on SIGTERM; its last lines:\n%s" %
+              (rc, "\n".join(self.gw.err_lines[-12:])))
         self.pool.stop()
         with open(self.pool_report) as f:
             pool = json.load(f)

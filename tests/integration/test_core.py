@@ -384,6 +384,65 @@ def test_default_config_runs(hashgate):
     check(stats and stats[0]["rejected"] == 0, "the built-in test pool rejected shares: %s" % stats)
 
 
+def test_pipelined_verdicts_in_order(hashgate):
+    """Shares sent back to back are hashed in batches on the hashing threads;
+    the answers still come back in the order the shares were sent, on every
+    hashing path this CPU supports (forced with HASHGATE_HASH_PATH)."""
+    from harness import Proc
+    probe = subprocess.run([hashgate, "--version"], capture_output=True, text=True)
+    check(probe.returncode == 0, "hashgate --version")
+    for path in ("portable", "sse2", "avx2", "avx512"):
+        scn = Scenario(hashgate, "scrypt", pool_args=["--difficulty", "0.01", "--job-interval", "60"],
+                       config={"vardiff": fixed_vardiff(0.002), "hashing": {"threads": 2}})
+        scn.gw.stop()
+        scn.pool.stop()
+        env_cfg = scn.config_path
+        gw = Proc([hashgate, "--config", env_cfg], env={"HASHGATE_HASH_PATH": path})
+        pool = Proc([sys.executable, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                  "support", "mock_pool.py"), "--algorithm", "scrypt",
+                     "--port", str(scn.pool_port), "--difficulty", "0.01", "--job-interval", "60"])
+        try:
+            first = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") in ("hashing", "start_failed")
+                                 and json.loads(l))
+            if first["event"] == "start_failed":
+                check("not supported" in first["error"], "start failure for %s: %s" % (path, first))
+                gw.stop()
+                continue
+            check(first["path"] == path and first["threads"] == 2, "hashing line: %s" % first)
+            port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
+                                and json.loads(l)["port"])
+            pool.wait_line(lambda l: l.startswith("{"), stream="out")
+            time.sleep(0.3)
+            m = RawMiner(port)
+            r = m.call("mining.subscribe", ["raw/1"])
+            en1, n2 = bytes.fromhex(r["result"][1]), r["result"][2]
+            check(m.call("mining.authorize", ["w", "x"])["result"] is True, "authorize")
+            m.wait_job()
+            # 60 shares in one write: valid ones, low-difficulty ones, duplicates.
+            shares, expect = [], []
+            for i in range(30):
+                s = mine(m, "scrypt", en1, n2, want_valid=(i % 3 != 1))
+                shares.append(s)
+                expect.append(True if i % 3 != 1 else 23)
+                if i % 5 == 0 and i % 3 != 1:
+                    shares.append(s)
+                    expect.append(22)
+            data = b""
+            for i, s in enumerate(shares):
+                data += (json.dumps({"id": 1000 + i, "method": "mining.submit", "params": ["w"] + s}) + "\n").encode()
+            m.send_raw(data)
+            for i, want in enumerate(expect):
+                msg = m.read()
+                while msg.get("method"):
+                    msg = m.read()
+                check(msg["id"] == 1000 + i, "%s: answer %d came for id %s" % (path, 1000 + i, msg["id"]))
+                got = True if msg.get("result") is True else msg["error"][0]
+                check(got == want, "%s: share %d: expected %s, got %s" % (path, i, want, msg))
+        finally:
+            check(gw.stop() == 0, "hashgate did not stop cleanly")
+            pool.stop()
+
+
 TESTS = {
     "aggregate_scrypt": test_aggregate_scrypt,
     "passthrough_scrypt": test_passthrough_scrypt,
@@ -392,6 +451,7 @@ TESTS = {
     "error_paths": test_error_paths,
     "config_errors": test_config_errors,
     "default_config_runs": test_default_config_runs,
+    "pipelined_verdicts_in_order": test_pipelined_verdicts_in_order,
 }
 
 if __name__ == "__main__":

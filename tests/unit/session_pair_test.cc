@@ -57,9 +57,10 @@ struct Pair {
   }
 
   std::string take(DownstreamSession& s) {
+    std::vector<OutChunk> chunks;
+    s.take_output(chunks);
     std::string all;
-    for (auto& c : s.output()) all += c.view();
-    s.output().clear();
+    for (auto& c : chunks) all += c.view();
     return all;
   }
 };
@@ -149,6 +150,26 @@ TEST_CASE("a share flows miner → session → pool, with the verdicts of DESIGN
     if (e.kind == UpstreamEventKind::kSubmitResult && e.token == 77) seen = e.ok;
   CHECK(seen);
   CHECK(p.pool.stats().accepted == 1);
+
+  // Answers keep the order of the submits: a share still being hashed
+  // holds back everything after it, even a rejection decided at once.
+  s.receive(pool_share, 0);
+  SessionEvent held;
+  REQUIRE(s.next_event(held));
+  REQUIRE(held.kind == SessionEventKind::kRejected);  // duplicate of the share above
+  s.receive(find_submit(*job, b, 1e-6, true, 40, "0000000000aa"), 0);
+  REQUIRE(s.next_event(held));
+  REQUIRE(held.kind == SessionEventKind::kShare);
+  s.receive(pool_share, 0);  // a second duplicate, after the share being hashed
+  SessionEvent dup2;
+  REQUIRE(s.next_event(dup2));
+  std::string early = p.take(s);
+  CHECK(early.find("[22,") != std::string::npos);  // the first duplicate went out
+  CHECK(early.find("\"id\":40") == std::string::npos);
+  CHECK(early.find("[22,", early.find("[22,") + 1) == std::string::npos);  // the second waits
+  s.complete_share(held.share, sha256d(held.share.header), 0);
+  std::string late = p.take(s);
+  CHECK(late.find("\"id\":40") < late.find("[22,"));
 
   // The same share again: duplicate, answered before any hashing.
   s.receive(pool_share, 0);

@@ -1,0 +1,75 @@
+// Proof-of-work hashing off the loop. The loop hands batches of headers to a
+// few hashing threads through single-producer/single-consumer lock-free
+// rings; a finished batch wakes the loop with uv_async. Batches complete in
+// the order they were submitted, so each session's verdicts keep their order.
+// With zero threads the same batches are hashed on the loop.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <semaphore>
+#include <thread>
+#include <vector>
+
+#include "hashing/engine.h"
+
+namespace hashgate {
+
+struct HashBatch {
+  std::vector<Header> headers;
+  std::vector<Hash256> hashes;
+  std::atomic<bool> done{false};
+  uint64_t user = 0;  // the caller's tag
+};
+
+class HashPool {
+ public:
+  // `on_done` runs on the loop for each finished batch, in submission order.
+  HashPool(uv_loop_t* loop, HashPath path, Algorithm algo, unsigned threads,
+           std::function<void(std::unique_ptr<HashBatch>)> on_done);
+  ~HashPool();
+
+  void submit(std::unique_ptr<HashBatch> batch);
+  size_t in_flight() const { return inflight_.size(); }
+  unsigned threads() const { return unsigned(workers_.size()); }
+  // Stops the threads and releases the uv_async handle.
+  void close();
+
+ private:
+  class Ring {
+   public:
+    static constexpr size_t kCapacity = 1024;
+    bool push(HashBatch* b);
+    HashBatch* pop();
+
+   private:
+    alignas(64) std::atomic<size_t> head_{0};  // written by the consumer
+    alignas(64) std::atomic<size_t> tail_{0};  // written by the producer
+    HashBatch* slots_[kCapacity] = {};
+  };
+
+  struct Worker {
+    Ring ring;
+    std::counting_semaphore<1 << 20> wake{0};
+    std::thread thread;
+  };
+
+  void run(Worker* w);
+  void drain();
+
+  uv_loop_t* loop_;
+  HashPath path_;
+  Algorithm algo_;
+  std::function<void(std::unique_ptr<HashBatch>)> on_done_;
+  uv_async_t* async_ = nullptr;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::deque<std::unique_ptr<HashBatch>> inflight_;
+  size_t next_worker_ = 0;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace hashgate
