@@ -10,6 +10,8 @@
 
 namespace hashgate {
 
+void sha256d_headers_shani(const uint8_t* headers, uint8_t* out, size_t k);
+
 const char* hash_path_name(HashPath p) {
   switch (p) {
     case HashPath::kPortable: return "portable";
@@ -89,8 +91,12 @@ void run_groups(size_t L, const Header* headers, Hash256* out, size_t k, LanesFn
 void pow_batch(HashPath path, Algorithm algo, const Header* headers, Hash256* out, size_t k) {
   const bool shani = sha256_uses_shani();
   if (algo == Algorithm::kSha256d) {
-    // With SHA-NI one header at a time beats eight in vectors.
-    if (path == HashPath::kPortable || shani) {
+    // With SHA-NI, two headers interleaved beat any vector lanes.
+    if (shani) {
+      static_assert(sizeof(Header) == 80 && sizeof(Hash256) == 32);
+      return sha256d_headers_shani(headers[0].data(), out[0].data(), k);
+    }
+    if (path == HashPath::kPortable) {
       for (size_t i = 0; i < k; ++i) out[i] = sha256d_header(headers[i].data());
       return;
     }
