@@ -20,6 +20,7 @@
 namespace hashgate {
 
 struct HashBatch {
+  virtual ~HashBatch() = default;  // callers extend it with their own context
   std::vector<Header> headers;
   std::vector<Hash256> hashes;
   std::atomic<bool> done{false};

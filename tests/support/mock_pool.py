@@ -245,7 +245,7 @@ async def main():
     p.add_argument("--nbits", default=None, help="network target (compact); default makes blocks rare")
     p.add_argument("--job-interval", type=float, default=5)
     p.add_argument("--clean-every", type=int, default=3, help="every Nth new job is clean (0: never)")
-    p.add_argument("--stale-grace", type=float, default=1.0)
+    p.add_argument("--stale-grace", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--report", default=None)
     p.add_argument("--duration", type=float, default=0)
