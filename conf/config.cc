@@ -354,7 +354,9 @@ Config load_string(const std::string& yaml, const std::string& source) {
     }
   }
   if (const auto& h = root["hashing"]) {
-    r.only_keys(h, "hashing", {"path", "threads"});
+    r.only_keys(h, "hashing", {"path", "threads", "inline_small_batches"});
+    if (h["inline_small_batches"])
+      c.hashing.inline_small_batches = r.boolean(h["inline_small_batches"], "hashing.inline_small_batches");
     if (h["path"]) {
       c.hashing.path = r.str(h["path"], "hashing.path");
       static const std::set<std::string> paths = {"auto", "portable", "sse2", "avx2", "avx512"};

@@ -74,6 +74,9 @@ struct VersionRolling {
 struct Hashing {
   std::string path = "auto";  // auto | portable | sse2 | avx2 | avx512
   int threads = -1;           // -1: auto (one per core for scrypt, 0 for sha256d)
+  // A batch of at most one lane group, with nothing in flight, is hashed on
+  // the loop instead of waking a thread.
+  bool inline_small_batches = true;
 };
 
 struct Limits {

@@ -116,3 +116,23 @@ void pow_batch(HashPath path, Algorithm algo, const Header* headers, Hash256* ou
 }
 
 }  // namespace hashgate
+
+namespace hashgate {
+
+void pow_batch_adaptive(HashPath widest, Algorithm algo, const Header* headers, Hash256* out, size_t k) {
+  const size_t lanes = hash_path_lanes(widest);
+  const size_t full = k / lanes * lanes;
+  if (full) pow_batch(widest, algo, headers, out, full);
+  size_t rest = k - full;
+  if (!rest) return;
+  HashPath p = widest;
+  for (HashPath narrower : {HashPath::kPortable, HashPath::kSse2, HashPath::kAvx2}) {
+    if (int(narrower) < int(widest) && hash_path_supported(narrower) && rest <= hash_path_lanes(narrower)) {
+      p = narrower;
+      break;
+    }
+  }
+  pow_batch(p, algo, headers + full, out + full, rest);
+}
+
+}  // namespace hashgate

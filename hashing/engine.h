@@ -29,4 +29,9 @@ size_t hash_path_lanes(HashPath p);
 // filled with copies of the last header and the extra results dropped.
 void pow_batch(HashPath path, Algorithm algo, const Header* headers, Hash256* out, size_t k);
 
+// Like pow_batch on `widest`, but the leftover headers after the last full
+// group go to the narrowest supported path that holds them (1: portable,
+// up to 4: sse2, up to 8: avx2), so one share does not pay for 16 lanes.
+void pow_batch_adaptive(HashPath widest, Algorithm algo, const Header* headers, Hash256* out, size_t k);
+
 }  // namespace hashgate

@@ -154,7 +154,8 @@ int Gateway::start(std::string& error) {
   unsigned threads = cfg_.hashing.threads >= 0 ? unsigned(cfg_.hashing.threads)
                      : algo_ == Algorithm::kScrypt ? std::max(1u, std::thread::hardware_concurrency())
                                                    : 0;
-  hash_pool_ = std::make_unique<HashPool>(loop_, hash_path_, algo_, threads,
+  const bool forced = requested || (std::getenv("HASHGATE_HASH_PATH") && *std::getenv("HASHGATE_HASH_PATH"));
+  hash_pool_ = std::make_unique<HashPool>(loop_, hash_path_, !forced, algo_, threads,
                                           [this](std::unique_ptr<HashBatch> b) { finish_batch(std::move(b)); });
   log::info("hashing")
       .kv("algorithm", algorithm_name(algo_))
@@ -333,6 +334,7 @@ void Gateway::flush_shares() {
   const size_t n = pending_shares_.size();
   const size_t lanes = hash_path_lanes(hash_path_);
   const size_t threads = std::max<size_t>(1, hash_pool_->threads());
+  // Small batches stay whole (one thread, the leftover on a narrow path).
   size_t chunk = (n + threads - 1) / threads;
   chunk = std::max(lanes, (chunk + lanes - 1) / lanes * lanes);
   for (size_t i = 0; i < n; i += chunk) {
@@ -343,7 +345,7 @@ void Gateway::flush_shares() {
       b->works.push_back(std::move(pending_shares_[j].work));
       b->workers.push_back(std::move(pending_shares_[j].worker));
     }
-    hash_pool_->submit(std::move(b));
+    hash_pool_->submit(std::move(b), cfg_.hashing.inline_small_batches);
   }
   pending_shares_.clear();
 }

@@ -18,9 +18,9 @@ HashBatch* HashPool::Ring::pop() {
   return b;
 }
 
-HashPool::HashPool(uv_loop_t* loop, HashPath path, Algorithm algo, unsigned threads,
+HashPool::HashPool(uv_loop_t* loop, HashPath path, bool adaptive, Algorithm algo, unsigned threads,
                    std::function<void(std::unique_ptr<HashBatch>)> on_done)
-    : loop_(loop), path_(path), algo_(algo), on_done_(std::move(on_done)) {
+    : loop_(loop), path_(path), adaptive_(adaptive), algo_(algo), on_done_(std::move(on_done)) {
   async_ = new uv_async_t;
   uv_async_init(loop_, async_, [](uv_async_t* a) { static_cast<HashPool*>(a->data)->drain(); });
   async_->data = this;
@@ -42,11 +42,12 @@ void HashPool::close() {
   async_ = nullptr;
 }
 
-void HashPool::submit(std::unique_ptr<HashBatch> batch) {
+void HashPool::submit(std::unique_ptr<HashBatch> batch, bool inline_ok) {
   batch->hashes.resize(batch->headers.size());
   HashBatch* raw = batch.get();
+  const bool small = raw->headers.size() <= hash_path_lanes(path_) && inflight_.empty();
   inflight_.push_back(std::move(batch));
-  if (!workers_.empty()) {
+  if (!workers_.empty() && !(inline_ok && small)) {
     for (size_t tries = 0; tries < workers_.size(); ++tries) {
       Worker& w = *workers_[next_worker_];
       next_worker_ = (next_worker_ + 1) % workers_.size();
@@ -56,10 +57,19 @@ void HashPool::submit(std::unique_ptr<HashBatch> batch) {
       }
     }
   }
-  // No threads, or every ring full: hash here, still in order.
-  pow_batch(path_, algo_, raw->headers.data(), raw->hashes.data(), raw->headers.size());
-  raw->done.store(true, std::memory_order_release);
+  // No threads, a small batch with nothing ahead of it, or every ring full:
+  // hash here, still in order.
+  hash(raw);
   drain();
+}
+
+void HashPool::hash(HashBatch* b) {
+  if (adaptive_) {
+    pow_batch_adaptive(path_, algo_, b->headers.data(), b->hashes.data(), b->headers.size());
+  } else {
+    pow_batch(path_, algo_, b->headers.data(), b->hashes.data(), b->headers.size());
+  }
+  b->done.store(true, std::memory_order_release);
 }
 
 void HashPool::run(Worker* w) {
@@ -67,16 +77,12 @@ void HashPool::run(Worker* w) {
     w->wake.acquire();
     if (stop_.load(std::memory_order_acquire)) {
       // Finish what was queued: a share handed over is never dropped.
-      while (HashBatch* b = w->ring.pop()) {
-        pow_batch(path_, algo_, b->headers.data(), b->hashes.data(), b->headers.size());
-        b->done.store(true, std::memory_order_release);
-      }
+      while (HashBatch* b = w->ring.pop()) hash(b);
       return;
     }
     HashBatch* b = w->ring.pop();
     if (!b) continue;
-    pow_batch(path_, algo_, b->headers.data(), b->hashes.data(), b->headers.size());
-    b->done.store(true, std::memory_order_release);
+    hash(b);
     uv_async_send(async_);
   }
 }

@@ -30,11 +30,16 @@ struct HashBatch {
 class HashPool {
  public:
   // `on_done` runs on the loop for each finished batch, in submission order.
-  HashPool(uv_loop_t* loop, HashPath path, Algorithm algo, unsigned threads,
+  // `adaptive`: leftover shares use a narrower path (pow_batch_adaptive);
+  // off when an operator or a test forced `path`.
+  HashPool(uv_loop_t* loop, HashPath path, bool adaptive, Algorithm algo, unsigned threads,
            std::function<void(std::unique_ptr<HashBatch>)> on_done);
   ~HashPool();
 
-  void submit(std::unique_ptr<HashBatch> batch);
+  // Hands the batch to a thread; with `inline_ok`, a batch of at most one
+  // lane group is hashed right here when nothing is in flight (waking a
+  // thread costs more than the hash on a busy machine: bench/README.md).
+  void submit(std::unique_ptr<HashBatch> batch, bool inline_ok = false);
   size_t in_flight() const { return inflight_.size(); }
   unsigned threads() const { return unsigned(workers_.size()); }
   // Stops the threads and releases the uv_async handle.
@@ -61,9 +66,11 @@ class HashPool {
 
   void run(Worker* w);
   void drain();
+  void hash(HashBatch* b);
 
   uv_loop_t* loop_;
   HashPath path_;
+  bool adaptive_;
   Algorithm algo_;
   std::function<void(std::unique_ptr<HashBatch>)> on_done_;
   uv_async_t* async_ = nullptr;

@@ -143,3 +143,14 @@ TEST_CASE("path selection honours the override and refuses what the CPU lacks") 
   unsetenv("HASHGATE_HASH_PATH");
   if (!hash_path_supported(HashPath::kAvx512)) CHECK_FALSE(select_hash_path(HashPath::kAvx512));
 }
+
+TEST_CASE("adaptive batches: full groups on the widest path, the rest on a narrower one, same results") {
+  const auto& hs = headers();
+  const auto& ref = scrypt_refs();
+  HashPath widest = best_hash_path();
+  for (size_t k : {size_t(1), size_t(3), size_t(5), size_t(9), hash_path_lanes(widest) + 3}) {
+    std::vector<Hash256> out(k);
+    pow_batch_adaptive(widest, Algorithm::kScrypt, hs.data() + 50, out.data(), k);
+    for (size_t i = 0; i < k; ++i) CHECK(out[i] == ref[50 + i]);
+  }
+}
