@@ -5,6 +5,7 @@
 
 #include "hashing/bytes.h"
 #include "hashing/scrypt_lanes.h"
+#include "hashing/sha256.h"
 
 namespace hashgate::lanes {
 namespace avx2 {

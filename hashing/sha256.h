@@ -14,6 +14,9 @@ namespace hashgate {
 
 using Sha256State = std::array<uint32_t, 8>;
 
+// The 64 round constants (FIPS 180-4), 16-byte aligned for SIMD loads.
+alignas(16) extern const uint32_t kSha256K[64];
+
 inline constexpr Sha256State kSha256Init = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 

@@ -21,15 +21,7 @@ void DownstreamSession::take_output(std::vector<OutChunk>& dst) {
   out_.erase(out_.begin(), out_.begin() + ptrdiff_t(n));
 }
 
-bool DownstreamSession::next_event(SessionEvent& out) {
-  if (event_read_ >= events_.size()) {
-    events_.clear();
-    event_read_ = 0;
-    return false;
-  }
-  out = std::move(events_[event_read_++]);
-  return true;
-}
+bool DownstreamSession::next_event(SessionEvent& out) { return events_.next(out); }
 
 void DownstreamSession::receive(std::string_view bytes, double now) {
   if (closing_) return;
@@ -129,7 +121,7 @@ void DownstreamSession::on_authorize(const Incoming& m) {
   ev.kind = SessionEventKind::kAuthorize;
   ev.id = m.id;
   ev.auth = std::move(*p);
-  events_.push_back(std::move(ev));
+  events_.push(std::move(ev));
 }
 
 void DownstreamSession::authorize_result(const RpcId& id, const std::string& user, bool ok,
@@ -161,7 +153,7 @@ void DownstreamSession::request_upstream() {
   wants_upstream_ = true;
   SessionEvent ev;
   ev.kind = SessionEventKind::kNeedUpstream;
-  events_.push_back(std::move(ev));
+  events_.push(std::move(ev));
 }
 
 void DownstreamSession::bind(const Binding& b, double now) {
@@ -243,7 +235,7 @@ void DownstreamSession::reject(const RpcId& id, ErrorCode code, std::string_view
   ev.kind = SessionEventKind::kRejected;
   ev.auth.user.assign(worker.substr(0, 256));
   ev.error = Error{code, std::string(message)};
-  events_.push_back(std::move(ev));
+  events_.push(std::move(ev));
 }
 
 void DownstreamSession::on_submit(const Incoming& m, double now) {
@@ -320,7 +312,7 @@ void DownstreamSession::on_submit(const Incoming& m, double now) {
   SessionEvent ev;
   ev.kind = SessionEventKind::kShare;
   ev.share = std::move(work);
-  events_.push_back(std::move(ev));
+  events_.push(std::move(ev));
 }
 
 ShareVerdict DownstreamSession::complete_share(const ShareWork& work, const Hash256& hash, double now) {
@@ -356,7 +348,7 @@ void DownstreamSession::violation(ErrorCode code, std::string message) {
   SessionEvent ev;
   ev.kind = SessionEventKind::kViolation;
   ev.error = Error{code, std::move(message)};
-  events_.push_back(std::move(ev));
+  events_.push(std::move(ev));
 }
 
 void DownstreamSession::close(std::string reason) {

@@ -13,6 +13,7 @@
 
 #include "hashing/header.h"
 #include "protocol/job.h"
+#include "protocol/event_queue.h"
 #include "protocol/line_framer.h"
 #include "protocol/stratum_codec.h"
 #include "protocol/vardiff.h"
@@ -160,8 +161,7 @@ class DownstreamSession {
   uint64_t id_;
   LineFramer framer_;
   Vardiff vardiff_;
-  std::vector<SessionEvent> events_;
-  size_t event_read_ = 0;
+  EventQueue<SessionEvent> events_;
   std::vector<OutChunk> out_;
   uint64_t next_slot_ = 1;
 

@@ -23,28 +23,23 @@ LineFramer::Status LineFramer::next_line(std::string_view& line) {
   const void* nl = std::memchr(base + scan_, '\n', avail - scan_);
   if (!nl) {
     scan_ = avail;
-    if (avail > max_line_) {
-      too_long_ = true;
-      buf_.clear();
-      buf_.shrink_to_fit();
-      start_ = scan_ = 0;
-      return Status::kTooLong;
-    }
-    return Status::kNeedMore;
+    return avail > max_line_ ? fail() : Status::kNeedMore;
   }
   size_t len = static_cast<const char*>(nl) - base;
-  if (len > max_line_) {
-    too_long_ = true;
-    buf_.clear();
-    buf_.shrink_to_fit();
-    start_ = scan_ = 0;
-    return Status::kTooLong;
-  }
+  if (len > max_line_) return fail();
   start_ += len + 1;
   scan_ = 0;
   if (len > 0 && base[len - 1] == '\r') --len;
   line = std::string_view(base, len);
   return Status::kLine;
+}
+
+LineFramer::Status LineFramer::fail() {
+  // The rest of the stream cannot be framed reliably: drop it all.
+  too_long_ = true;
+  std::string().swap(buf_);
+  start_ = scan_ = 0;
+  return Status::kTooLong;
 }
 
 void LineFramer::shrink_if_idle() {

@@ -27,6 +27,7 @@ class LineFramer {
   void shrink_if_idle();
 
  private:
+  Status fail();
   std::string buf_;
   size_t start_ = 0;  // first unconsumed byte
   size_t scan_ = 0;   // bytes from start_ already known to hold no '\n'

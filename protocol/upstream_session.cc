@@ -39,21 +39,13 @@ double UpstreamSession::oldest_pending(double) const {
   return oldest;
 }
 
-bool UpstreamSession::next_event(UpstreamEvent& out) {
-  if (event_read_ >= events_.size()) {
-    events_.clear();
-    event_read_ = 0;
-    return false;
-  }
-  out = std::move(events_[event_read_++]);
-  return true;
-}
+bool UpstreamSession::next_event(UpstreamEvent& out) { return events_.next(out); }
 
 void UpstreamSession::protocol_error(std::string message) {
   UpstreamEvent ev;
   ev.kind = UpstreamEventKind::kProtocolError;
   ev.error = Error{ErrorCode::kInvalidRequest, std::move(message)};
-  events_.push_back(std::move(ev));
+  events_.push(std::move(ev));
 }
 
 void UpstreamSession::receive(std::string_view bytes, double now) {
@@ -130,7 +122,7 @@ void UpstreamSession::handle_response(const Incoming& m) {
     case Pending::kSuggest:
       return;  // optional features; a refusal changes nothing
   }
-  events_.push_back(std::move(ev));
+  events_.push(std::move(ev));
 }
 
 void UpstreamSession::handle_request(const Incoming& m) {
@@ -177,7 +169,7 @@ void UpstreamSession::handle_request(const Incoming& m) {
     if (!m.id.is_null()) write_error(out_, m.id, ErrorCode::kMethodNotFound, "unknown method");
     return protocol_error("pool sent unknown method '" + std::string(method.substr(0, 64)) + "'");
   }
-  events_.push_back(std::move(ev));
+  events_.push(std::move(ev));
 }
 
 }  // namespace hashgate

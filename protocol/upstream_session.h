@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "protocol/event_queue.h"
 #include "protocol/line_framer.h"
 #include "protocol/stratum_codec.h"
 
@@ -97,8 +98,7 @@ class UpstreamSession {
   UpstreamOptions opts_;
   LineFramer framer_;
   std::string out_;
-  std::vector<UpstreamEvent> events_;
-  size_t event_read_ = 0;
+  EventQueue<UpstreamEvent> events_;
   std::unordered_map<uint64_t, PendingRequest> pending_;
   size_t pending_submits_ = 0;
   uint64_t next_id_ = 1;

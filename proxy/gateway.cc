@@ -447,15 +447,7 @@ void Gateway::release_binding(Miner* m) {
     l->waiting.erase(std::remove(l->waiting.begin(), l->waiting.end(), m->session->id()), l->waiting.end());
     if (m->has_prefix && l->prefixes) l->prefixes->release(m->prefix);
     // Passthrough: the connection belongs to this miner alone.
-    if (l->owner_session == m->session->id() && !l->dead) {
-      l->dead = true;
-      if (l->transport) l->transport->close();
-      l->transport = nullptr;
-      jobs_.retire_link(l->id);
-      links_.erase(l->id);
-      uv_close(reinterpret_cast<uv_handle_t*>(&l->connect_timer),
-               [](uv_handle_t* h) { delete static_cast<Link*>(h->data); });
-    }
+    if (l->owner_session == m->session->id() && !l->dead) dispose_link(l);
   }
   m->link_id = 0;
   m->has_prefix = false;
@@ -729,9 +721,6 @@ void Gateway::link_lost(Link* l, const std::string& reason) {
   }
   log::warn("pool_disconnected").kv("pool", ps.cfg->name).kv("link", l->id).kv("reason", reason)
       .kv("sessions", uint64_t(l->sessions.size()));
-  if (l->transport) l->transport->close();
-  l->transport = nullptr;
-  jobs_.retire_link(l->id);
   size_t lost = 0;
   for (auto it = forwards_.begin(); it != forwards_.end();) {
     if (it->second.link_id == l->id) {
@@ -745,8 +734,7 @@ void Gateway::link_lost(Link* l, const std::string& reason) {
   std::vector<uint64_t> bound(l->sessions.begin(), l->sessions.end());
   std::vector<uint64_t> waiting;
   waiting.swap(l->waiting);
-  links_.erase(l->id);
-  uv_close(reinterpret_cast<uv_handle_t*>(&l->connect_timer), [](uv_handle_t* h) { delete static_cast<Link*>(h->data); });
+  dispose_link(l);
   // Sessions on the lost connection had its extranonce space: they must
   // reconnect. Sessions still waiting for a subscription go elsewhere.
   for (uint64_t sid : bound) {
@@ -768,6 +756,16 @@ void Gateway::link_lost(Link* l, const std::string& reason) {
     if (!any) open_link(0, 0);
   }
   if (stopping_) maybe_finish_stop();
+}
+
+void Gateway::dispose_link(Link* l) {
+  l->dead = true;
+  if (l->transport) l->transport->close();
+  l->transport = nullptr;
+  jobs_.retire_link(l->id);
+  links_.erase(l->id);
+  // The Link is freed once libuv has let go of its timer.
+  uv_close(reinterpret_cast<uv_handle_t*>(&l->connect_timer), [](uv_handle_t* h) { delete static_cast<Link*>(h->data); });
 }
 
 // ---------------------------------------------------------------- timers, stop
@@ -817,13 +815,7 @@ void Gateway::maybe_finish_stop() {
   log_summary();
   std::vector<Link*> ls;
   for (auto& [id, l] : links_) ls.push_back(l);
-  for (Link* l : ls) {
-    l->dead = true;
-    if (l->transport) l->transport->close();
-    l->transport = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->connect_timer), [](uv_handle_t* h) { delete static_cast<Link*>(h->data); });
-  }
-  links_.clear();
+  for (Link* l : ls) dispose_link(l);
   if (hash_pool_) hash_pool_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_timer_), nullptr);

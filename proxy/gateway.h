@@ -85,6 +85,7 @@ class Gateway {
   void link_connected(Link* l);
   void link_data(Link* l, std::string_view bytes);
   void link_lost(Link* l, const std::string& reason);
+  void dispose_link(Link* l);
   void handle_link_event(Link* l, struct UpstreamEvent& ev);
   void link_subscribed(Link* l);
   void bind_session(Link* l, Miner* m);
