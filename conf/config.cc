@@ -327,8 +327,8 @@ Config load_string(const std::string& yaml, const std::string& source) {
   }
   Reader r(source);
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
-  r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "hashing",
-                         "limits", "logging"});
+  r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",
+                         "hashing", "limits", "logging"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -352,6 +352,32 @@ Config load_string(const std::string& yaml, const std::string& source) {
         r.fail(v["mask"], "version_rolling.mask", "must be 8 hex digits, got '" + s + "'");
       c.version_rolling.mask = m;
     }
+  }
+  if (const auto& f = root["failover"]) {
+    r.only_keys(f, "failover", {"connect_timeout_seconds", "job_timeout_seconds", "failures_to_open",
+                                "backoff_initial_seconds", "backoff_max_seconds", "failback_after_seconds",
+                                "warm_standby", "reconnect_spread_seconds"});
+    auto positive = [&](const char* key, double& out) {
+      if (!f[key]) return;
+      std::string path = std::string("failover.") + key;
+      out = r.number(f[key], path);
+      if (!(out > 0)) r.fail(f[key], path, "must be greater than 0");
+    };
+    auto& fo = c.failover;
+    positive("connect_timeout_seconds", fo.connect_timeout_seconds);
+    positive("job_timeout_seconds", fo.job_timeout_seconds);
+    positive("backoff_initial_seconds", fo.backoff_initial_seconds);
+    positive("backoff_max_seconds", fo.backoff_max_seconds);
+    positive("failback_after_seconds", fo.failback_after_seconds);
+    positive("reconnect_spread_seconds", fo.reconnect_spread_seconds);
+    if (f["failures_to_open"]) {
+      int64_t v = r.integer(f["failures_to_open"], "failover.failures_to_open");
+      if (v < 1 || v > 100) r.fail(f["failures_to_open"], "failover.failures_to_open", "must be 1..100");
+      fo.failures_to_open = unsigned(v);
+    }
+    if (f["warm_standby"]) fo.warm_standby = r.boolean(f["warm_standby"], "failover.warm_standby");
+    if (fo.backoff_initial_seconds > fo.backoff_max_seconds)
+      r.fail(f, "failover.backoff_initial_seconds", "must not exceed failover.backoff_max_seconds");
   }
   if (const auto& h = root["hashing"]) {
     r.only_keys(h, "hashing", {"path", "threads", "inline_small_batches"});

@@ -71,6 +71,17 @@ struct VersionRolling {
   uint32_t mask = 0x1fffe000;
 };
 
+struct Failover {
+  double connect_timeout_seconds = 10;  // connect, subscribe, authorize and first job
+  double job_timeout_seconds = 180;     // a pool silent this long has failed
+  unsigned failures_to_open = 3;
+  double backoff_initial_seconds = 1;
+  double backoff_max_seconds = 60;
+  double failback_after_seconds = 60;   // healthy this long before miners go back
+  bool warm_standby = true;             // keep the next pool subscribed
+  double reconnect_spread_seconds = 3;  // client.reconnect waits spread over this
+};
+
 struct Hashing {
   std::string path = "auto";  // auto | portable | sse2 | avx2 | avx512
   int threads = -1;           // -1: auto (one per core for scrypt, 0 for sha256d)
@@ -96,6 +107,7 @@ struct Config {
   Aggregation aggregation;
   Vardiff vardiff;
   VersionRolling version_rolling;
+  Failover failover;
   Hashing hashing;
   Limits limits;
   Logging logging;

@@ -61,10 +61,10 @@ struct MinerWrite {
 }  // namespace
 
 struct Gateway::PoolState {
+  explicit PoolState(const BreakerConfig& b) : breaker(b) {}
   const conf::Pool* cfg = nullptr;
   std::unique_ptr<TestPool> test_pool;
-  unsigned consecutive_failures = 0;
-  double next_connect_at = 0;
+  CircuitBreaker breaker;
 };
 
 struct Gateway::Miner {
@@ -76,6 +76,7 @@ struct Gateway::Miner {
   uint32_t prefix = 0;
   bool has_prefix = false;
   bool closing = false;
+  double close_at = 0;  // after client.reconnect: closed then if still here
 };
 
 struct Gateway::Link final : TransportOwner {
@@ -91,6 +92,8 @@ struct Gateway::Link final : TransportOwner {
   std::vector<std::pair<RpcId, AuthorizeParams>> pending_auth;  // passthrough
   std::vector<RpcId> auth_ids;              // passthrough: ids waiting for the pool's answer
   uv_timer_t connect_timer;
+  double opened_at = 0;
+  double last_job_at = 0;  // 0: no job yet
   bool connected = false;
   bool subscribed = false;
   bool dead = false;
@@ -118,8 +121,14 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
   ctx_.max_line = cfg_.limits.max_line_bytes;
   ctx_.fingerprint_key = random_u64();
   ctx_.version = "hashgate/" HASHGATE_VERSION;
+  breaker_cfg_ = BreakerConfig{cfg_.failover.failures_to_open, cfg_.failover.backoff_initial_seconds,
+                               cfg_.failover.backoff_max_seconds, 0.2};
+  for (size_t i = 0; i < cfg_.pools.size(); ++i) pool_order_.push_back(i);
+  std::stable_sort(pool_order_.begin(), pool_order_.end(),
+                   [&](size_t a, size_t b) { return cfg_.pools[a].priority < cfg_.pools[b].priority; });
+  active_pool_ = pool_order_.front();
   for (const conf::Pool& p : cfg_.pools) {
-    auto st = std::make_unique<PoolState>();
+    auto st = std::make_unique<PoolState>(breaker_cfg_);
     st->cfg = &p;
     if (p.scheme == conf::PoolScheme::kTest) {
       TestPoolOptions o;
@@ -186,7 +195,7 @@ int Gateway::start(std::string& error) {
   }
   // Aggregation keeps one connection to the pool ready, so the first miner
   // gets work at once. Passthrough connects per miner.
-  if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) open_link(0, 0);
+  if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) maintain_links();
   uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->on_tick(); }, 1000, 1000);
   return 0;
 }
@@ -462,6 +471,7 @@ void Gateway::close_miner(Miner* m, const std::string& reason) {
       .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
       .kv("reason", reason);
   release_binding(m);
+  orphans_.erase(m->session->id());
   miners_.erase(m->session->id());
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
   // Let queued writes reach the miner, then close.
@@ -484,25 +494,188 @@ void Gateway::close_miner(Miner* m, const std::string& reason) {
 void Gateway::assign_upstream(Miner* m) {
   if (m->link_id) return;
   const uint64_t sid = m->session->id();
-  Link* target = nullptr;
-  if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) {
-    for (auto& [id, l] : links_) {
-      if (l->dead || l->pool != 0) continue;
-      if (l->subscribed ? !l->prefixes->full() : l->waiting.size() < cfg_.aggregation.sessions_per_upstream) {
-        target = l;
-        break;
-      }
+  auto pool = serving_pool();
+  if (cfg_.aggregation.mode == conf::AggregationMode::kPassthrough) {
+    // Each miner has its own connection: the best pool that may be tried.
+    for (size_t p : pool_order_) {
+      PoolState& ps = *pools_[p];
+      if (!ps.breaker.allow_attempt(now())) continue;
+      ps.breaker.on_attempt(now());
+      Link* l = open_link(p, sid);
+      m->link_id = l->id;
+      l->waiting.push_back(sid);
+      return;
     }
-    if (!target) target = open_link(0, 0);
-  } else {
-    target = open_link(0, sid);
+    orphans_.insert(sid);
+    return;
   }
-  m->link_id = target->id;
-  if (target->subscribed) {
-    bind_session(target, m);
-  } else {
-    target->waiting.push_back(sid);
+  if (pool) {
+    if (Link* l = ready_link(*pool, true)) {
+      bind_session(l, m);
+      return;
+    }
   }
+  // No connection with room is ready: wait on one being set up for the
+  // pool in use, or on a new one if that pool may be tried now.
+  size_t target_pool = pool.value_or(active_pool_);
+  for (auto& [id, l] : links_) {
+    if (!l->dead && l->pool == target_pool && !l->subscribed &&
+        l->waiting.size() < cfg_.aggregation.sessions_per_upstream) {
+      m->link_id = l->id;
+      l->waiting.push_back(sid);
+      return;
+    }
+  }
+  PoolState& ps = *pools_[target_pool];
+  if (pool || ps.breaker.allow_attempt(now())) {
+    ps.breaker.on_attempt(now());
+    Link* l = open_link(target_pool, 0);
+    m->link_id = l->id;
+    l->waiting.push_back(sid);
+    return;
+  }
+  orphans_.insert(sid);
+}
+
+bool Gateway::link_ready(const Link* l) const { return !l->dead && l->subscribed && l->last_job_at > 0; }
+
+Gateway::Link* Gateway::ready_link(size_t pool, bool need_room) const {
+  for (const auto& [id, l] : links_)
+    if (l->pool == pool && !l->owner_session && link_ready(l) && (!need_room || !l->prefixes->full())) return l;
+  return nullptr;
+}
+
+std::optional<size_t> Gateway::serving_pool() {
+  // Stay on the active pool while it works; fail back to a better one only
+  // once it has been healthy for failback_after_seconds.
+  bool active_ok = ready_link(active_pool_, false) != nullptr;
+  for (size_t p : pool_order_) {
+    if (p == active_pool_) break;
+    const CircuitBreaker& b = pools_[p]->breaker;
+    bool healthy_long = b.state() == CircuitBreaker::State::kClosed && b.healthy_since() >= 0 &&
+                        now() - b.healthy_since() >= cfg_.failover.failback_after_seconds;
+    if (ready_link(p, false) && (!active_ok || healthy_long)) {
+      log::warn(active_ok ? "pool_failback" : "pool_failover")
+          .kv("from", pools_[active_pool_]->cfg->name)
+          .kv("to", pools_[p]->cfg->name);
+      size_t old = active_pool_;
+      active_pool_ = p;
+      // Miners still on the old pool move now (failback) or already have.
+      std::vector<Miner*> movers;
+      for (auto& [id, l] : links_)
+        if (l->pool == old)
+          for (uint64_t sid : l->sessions)
+            if (auto it = miners_.find(sid); it != miners_.end()) movers.push_back(it->second);
+      for (Miner* m : movers) {
+        unbind_miner(m);
+        move_session(m);
+      }
+      return p;
+    }
+  }
+  if (active_ok) return active_pool_;
+  for (size_t p : pool_order_) {
+    if (p != active_pool_ && ready_link(p, false)) {
+      log::warn("pool_failover").kv("from", pools_[active_pool_]->cfg->name).kv("to", pools_[p]->cfg->name);
+      active_pool_ = p;
+      return p;
+    }
+  }
+  return std::nullopt;
+}
+
+void Gateway::maintain_links() {
+  if (stopping_ || cfg_.aggregation.mode != conf::AggregationMode::kAggregate) return;
+  // Wanted: the active pool, every better pool (to fail back to), and the
+  // next one after the active pool (warm standby).
+  std::vector<size_t> wanted;
+  bool past_active = false;
+  for (size_t p : pool_order_) {
+    if (past_active) {
+      if (cfg_.failover.warm_standby) wanted.push_back(p);
+      break;
+    }
+    wanted.push_back(p);
+    past_active = p == active_pool_;
+  }
+  for (size_t p : wanted) {
+    bool have = false;
+    for (auto& [id, l] : links_) have = have || (l->pool == p && !l->dead && !l->owner_session);
+    PoolState& ps = *pools_[p];
+    if (!have && ps.breaker.allow_attempt(now())) {
+      ps.breaker.on_attempt(now());
+      open_link(p, 0);
+    }
+  }
+}
+
+void Gateway::check_link_timeouts() {
+  std::vector<std::pair<Link*, std::string>> failed;
+  const double t = now();
+  for (auto& [id, l] : links_) {
+    if (l->dead) continue;
+    if (l->last_job_at == 0 && t - l->opened_at > cfg_.failover.connect_timeout_seconds) {
+      failed.emplace_back(l, "no work within " + std::to_string(int(cfg_.failover.connect_timeout_seconds)) +
+                                 " s of connecting");
+    } else if (l->last_job_at > 0 && t - l->last_job_at > cfg_.failover.job_timeout_seconds) {
+      failed.emplace_back(l, "no job for " + std::to_string(int(cfg_.failover.job_timeout_seconds)) + " s");
+    }
+  }
+  for (auto& [l, why] : failed) link_lost(l, why);
+}
+
+void Gateway::unbind_miner(Miner* m) {
+  auto it = links_.find(m->link_id);
+  if (it != links_.end()) {
+    it->second->sessions.erase(m->session->id());
+    if (m->has_prefix && it->second->prefixes) it->second->prefixes->release(m->prefix);
+  }
+  m->link_id = 0;
+  m->has_prefix = false;
+  m->session->unbind();
+}
+
+void Gateway::move_session(Miner* m) {
+  if (m->closing || stopping_) return;
+  const uint64_t sid = m->session->id();
+  auto pool = serving_pool();
+  Link* l = pool ? ready_link(*pool, true) : nullptr;
+  if (!l) {
+    orphans_.insert(sid);  // retried every tick until a pool is usable
+    return;
+  }
+  orphans_.erase(sid);
+  if (!m->session->subscribed()) {
+    assign_upstream(m);
+    return;
+  }
+  if (m->session->extranonce_subscribed()) {
+    auto prefix = l->prefixes->allocate();
+    const auto& sub = l->session->subscription();
+    Binding b;
+    b.link_id = l->id;
+    b.extranonce1 = sub.extranonce1;
+    b.prefix_offset = uint32_t(sub.extranonce1.size());
+    const uint32_t p = l->prefixes->prefix_bytes();
+    for (uint32_t i = 0; i < p; ++i) b.extranonce1.push_back(uint8_t(*prefix >> (8 * (p - 1 - i))));
+    b.extranonce2_size = sub.extranonce2_size - p;
+    b.version_mask = l->session->version_mask();
+    m->link_id = l->id;
+    m->prefix = *prefix;
+    m->has_prefix = true;
+    l->sessions.insert(sid);
+    m->session->send_set_extranonce(b, now());
+    flush(m);
+    log::info("miner_moved").kv("session", sid).kv("peer", m->peer).kv("pool", pools_[l->pool]->cfg->name)
+        .kv("how", "set_extranonce");
+    return;
+  }
+  // Paced and jittered so a whole farm does not reconnect in the same instant.
+  uint32_t wait = uint32_t(double(random_u64() % 1000) / 1000.0 * cfg_.failover.reconnect_spread_seconds);
+  m->session->send_reconnect("", 0, wait);
+  m->close_at = now() + wait + 5;
+  flush(m);
+  log::info("miner_moved").kv("session", sid).kv("peer", m->peer).kv("how", "client.reconnect").kv("wait", wait);
 }
 
 Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
@@ -523,8 +696,9 @@ Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
   uv_timer_init(loop_, &l->connect_timer);
   l->connect_timer.data = l;
   links_.emplace(l->id, l);
-  // Back off after failures so a dead pool never sees a reconnect storm.
-  double delay = std::max(0.0, ps.next_connect_at - now());
+  l->opened_at = now();
+  // The breaker already decided this attempt may go; connect on the next
+  // loop turn (never from inside the caller's handling).
   uv_timer_start(
       &l->connect_timer,
       [](uv_timer_t* t) {
@@ -536,7 +710,7 @@ Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
                                     : make_tcp_transport(gw->loop_, l, ps.cfg->endpoint);
         l->transport->connect();
       },
-      uint64_t(delay * 1000), 0);
+      0, 0);
   return l;
 }
 
@@ -574,8 +748,6 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
           .kv("link", l->id)
           .kv("extranonce1", hex_encode(ev.subscription.extranonce1))
           .kv("extranonce2_size", uint64_t(ev.subscription.extranonce2_size));
-      ps.consecutive_failures = 0;
-      ps.next_connect_at = 0;
       link_subscribed(l);
       break;
     case UpstreamEventKind::kAuthorized:
@@ -594,6 +766,8 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       }
       break;
     case UpstreamEventKind::kJob: {
+      if (l->last_job_at == 0) ps.breaker.on_success(now());
+      l->last_job_at = now();
       const auto& sub = l->session->subscription();
       JobRef job = jobs_.add(l->id, std::move(ev.notify), sub.extranonce1, sub.extranonce2_size, l->session->difficulty());
       if (job->params.clean_jobs && l->prefixes) l->prefixes->on_clean_job();
@@ -674,7 +848,7 @@ void Gateway::link_subscribed(Link* l) {
     auto mit = miners_.find(sid);
     if (mit == miners_.end()) continue;
     Miner* m = mit->second;
-    if (l->prefixes->full()) {
+    if (l->prefixes->full() && !l->owner_session) {
       // This connection is full: the rest go to another one.
       m->link_id = 0;
       assign_upstream(m);
@@ -713,14 +887,14 @@ void Gateway::link_lost(Link* l, const std::string& reason) {
   if (l->dead) return;
   l->dead = true;
   PoolState& ps = *pools_[l->pool];
-  if (!l->subscribed) {
-    ++ps.consecutive_failures;
-    double backoff = std::min(30.0, 0.5 * std::pow(2.0, double(std::min(ps.consecutive_failures, 10u))));
-    backoff *= 0.75 + 0.5 * double(random_u64() % 1000) / 1000.0;
-    ps.next_connect_at = now() + backoff;
-  }
-  log::warn("pool_disconnected").kv("pool", ps.cfg->name).kv("link", l->id).kv("reason", reason)
-      .kv("sessions", uint64_t(l->sessions.size()));
+  ps.breaker.on_failure(now(), double(random_u64() % 1000000) / 1e6);
+  log::warn("pool_disconnected")
+      .kv("pool", ps.cfg->name)
+      .kv("link", l->id)
+      .kv("reason", reason)
+      .kv("sessions", uint64_t(l->sessions.size()))
+      .kv("breaker", ps.breaker.state_name())
+      .kv("retry_in", std::max(0.0, ps.breaker.retry_at() - now()));
   size_t lost = 0;
   for (auto it = forwards_.begin(); it != forwards_.end();) {
     if (it->second.link_id == l->id) {
@@ -734,28 +908,30 @@ void Gateway::link_lost(Link* l, const std::string& reason) {
   std::vector<uint64_t> bound(l->sessions.begin(), l->sessions.end());
   std::vector<uint64_t> waiting;
   waiting.swap(l->waiting);
+  const bool passthrough = l->owner_session != 0;
   dispose_link(l);
-  // Sessions on the lost connection had its extranonce space: they must
-  // reconnect. Sessions still waiting for a subscription go elsewhere.
+  if (stopping_) return maybe_finish_stop();
+  maintain_links();
+  // The lost connection's extranonce space is gone: its miners move.
   for (uint64_t sid : bound) {
     auto mit = miners_.find(sid);
     if (mit == miners_.end()) continue;
-    mit->second->link_id = 0;
-    mit->second->has_prefix = false;
-    close_miner(mit->second, "pool connection lost");
+    Miner* m = mit->second;
+    m->link_id = 0;
+    m->has_prefix = false;
+    m->session->unbind();
+    if (passthrough) {
+      close_miner(m, "pool connection lost");
+    } else {
+      move_session(m);
+    }
   }
   for (uint64_t sid : waiting) {
     auto mit = miners_.find(sid);
     if (mit == miners_.end()) continue;
     mit->second->link_id = 0;
-    if (!stopping_) assign_upstream(mit->second);
+    assign_upstream(mit->second);
   }
-  if (!stopping_ && cfg_.aggregation.mode == conf::AggregationMode::kAggregate) {
-    bool any = false;
-    for (auto& [id, other] : links_) any = any || (!other->dead && other->pool == 0);
-    if (!any) open_link(0, 0);
-  }
-  if (stopping_) maybe_finish_stop();
 }
 
 void Gateway::dispose_link(Link* l) {
@@ -776,7 +952,29 @@ void Gateway::on_tick() {
     if (ps->test_pool) ps->test_pool->on_tick(t);
   for (auto& [id, l] : links_)
     if (l->transport) l->transport->poll();
-  for (auto& [id, m] : miners_) m->session->on_tick(t);
+  std::vector<Miner*> overdue;
+  for (auto& [id, m] : miners_) {
+    m->session->on_tick(t);
+    if (m->close_at > 0 && t >= m->close_at) overdue.push_back(m);
+  }
+  // Told to reconnect and still here: the last resort.
+  for (Miner* m : overdue) close_miner(m, "did not follow client.reconnect");
+  if (stopping_) return;
+  check_link_timeouts();
+  maintain_links();
+  serving_pool();  // fails back when a better pool has been healthy long enough
+  if (!orphans_.empty()) {
+    std::vector<uint64_t> waiting(orphans_.begin(), orphans_.end());
+    orphans_.clear();
+    for (uint64_t sid : waiting)
+      if (auto it = miners_.find(sid); it != miners_.end() && !it->second->link_id) {
+        if (it->second->session->subscribed()) {
+          move_session(it->second);
+        } else {
+          assign_upstream(it->second);
+        }
+      }
+  }
 }
 
 void Gateway::stop(const char* why) {

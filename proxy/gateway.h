@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "protocol/circuit_breaker.h"
 #include "protocol/downstream_session.h"
 #include "protocol/extranonce_allocator.h"
 #include "protocol/job.h"
@@ -81,6 +82,17 @@ class Gateway {
 
   // upstream
   void assign_upstream(Miner* m);
+  // Pools: which one serves miners now, and the links kept to the others.
+  bool link_ready(const Link* l) const;
+  Link* ready_link(size_t pool, bool need_room) const;
+  std::optional<size_t> serving_pool();
+  void maintain_links();
+  void check_link_timeouts();
+  // Puts a miner whose pool connection went away onto the serving pool:
+  // in place (set_extranonce) when it subscribed to extranonce changes,
+  // otherwise by client.reconnect; without a usable pool it waits.
+  void move_session(Miner* m);
+  void unbind_miner(Miner* m);
   Link* open_link(size_t pool_index, uint64_t owner_session);
   void link_connected(Link* l);
   void link_data(Link* l, std::string_view bytes);
@@ -121,6 +133,11 @@ class Gateway {
   HashPath hash_path_ = HashPath::kPortable;
   uv_check_t flush_check_;
   bool miners_closed_ = false;
+
+  BreakerConfig breaker_cfg_;
+  std::vector<size_t> pool_order_;  // pool indexes by priority
+  size_t active_pool_ = 0;
+  std::unordered_set<uint64_t> orphans_;  // sessions waiting for a usable pool
 
   uv_timer_t tick_;
   uv_timer_t stop_timer_;

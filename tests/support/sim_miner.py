@@ -50,6 +50,11 @@ class Miner:
         self.closed = False
         self.en2 = self.rng.getrandbits(16)
         self.changed = asyncio.Event()
+        self.job_times = []        # wall-clock time of every mining.notify
+        self.reconnect_wait = None  # set by client.reconnect
+        self.reconnects = 0
+        self.set_extranonce_count = 0
+        self.deadline = None
 
     def report(self):
         return {
@@ -59,6 +64,8 @@ class Miner:
             "jobs_received": self.jobs_received, "difficulty": self.difficulty,
             "submitted": self.submitted, "accepted": self.accepted, "rejected": self.rejected,
             "errors": self.errors[:20], "shares": self.shares, "closed_by_server": self.closed,
+            "job_times": self.job_times, "reconnects": self.reconnects,
+            "set_extranonce": self.set_extranonce_count,
         }
 
     def send(self, method, params, kind=None):
@@ -68,7 +75,12 @@ class Miner:
         self.writer.write((json.dumps({"id": mid, "method": method, "params": params}) + "\n").encode())
         return mid
 
-    async def run(self):
+    def finished(self):
+        if self.deadline is not None:
+            return time.monotonic() >= self.deadline
+        return self.found >= self.args.shares
+
+    async def connect(self):
         a = self.args
         local = None
         if a.source_ips:
@@ -76,6 +88,11 @@ class Miner:
             local = (ips[self.idx % len(ips)], 0)
         self.reader, self.writer = await asyncio.open_connection(a.host, a.port, local_addr=local,
                                                                  limit=1 << 20)
+        self.closed = False
+        self.reconnect_wait = None
+        self.subscribed = asyncio.Event()
+        self.job = None
+        self.pending = {}
         reader_task = asyncio.create_task(self.read_loop())
         if a.version_rolling:
             self.send("mining.configure", [["version-rolling"], {"version-rolling.mask": "ffffffff",
@@ -86,8 +103,25 @@ class Miner:
         self.send("mining.authorize", [self.worker, "x"])
         if a.extranonce_subscribe:
             self.send("mining.extranonce.subscribe", [])
+        return reader_task
+
+    async def run(self):
+        a = self.args
+        if a.duration:
+            self.deadline = time.monotonic() + a.duration
+        reader_task = await self.connect()
         try:
-            await asyncio.wait_for(self.mine(), timeout=a.timeout)
+            while True:
+                await asyncio.wait_for(self.mine(), timeout=a.timeout)
+                if self.finished():
+                    break
+                # Told to reconnect (or dropped, in duration mode): go again.
+                wait = self.reconnect_wait if self.reconnect_wait is not None else 1.0
+                self.writer.close()
+                reader_task.cancel()
+                await asyncio.sleep(min(wait, 30))
+                self.reconnects += 1
+                reader_task = await self.connect()
             # Wait for the answers to everything submitted.
             t0 = time.monotonic()
             while any(k.startswith("submit") for k in self.pending.values()) and time.monotonic() - t0 < 10:
@@ -112,8 +146,13 @@ class Miner:
 
     def handle(self, msg):
         method = msg.get("method")
-        if method == "mining.notify":
+        if method == "client.reconnect":
+            p = msg.get("params") or []
+            self.reconnect_wait = float(p[2]) if len(p) > 2 else 0.0
+            self.changed.set()
+        elif method == "mining.notify":
             p = msg["params"]
+            self.job_times.append(time.time())
             self.job = {"id": p[0], "prevhash": p[1], "coinb1": p[2], "coinb2": p[3], "merkle_branch": p[4],
                         "version": p[5], "nbits": p[6], "ntime": p[7], "clean": p[8]}
             self.job_seq += 1
@@ -126,6 +165,8 @@ class Miner:
         elif method == "mining.set_extranonce":
             self.extranonce1 = bytes.fromhex(msg["params"][0])
             self.extranonce2_size = int(msg["params"][1])
+            self.set_extranonce_count += 1
+            self.job = None  # the next notify is for the new space
         elif method == "mining.set_version_mask":
             self.mask = int(msg["params"][0], 16)
         elif method is None:
@@ -160,12 +201,19 @@ class Miner:
     async def mine(self):
         a = self.args
         await self.subscribed.wait()
-        while self.found < a.shares:
+        while not self.finished():
+            if self.reconnect_wait is not None:
+                return
             if self.closed:
+                if self.deadline is not None:
+                    return  # duration mode: reconnect like a real miner
                 raise asyncio.TimeoutError()
             if self.job is None or self.difficulty is None:
                 self.changed.clear()
-                await self.changed.wait()
+                try:
+                    await asyncio.wait_for(self.changed.wait(), timeout=0.5)
+                except asyncio.TimeoutError:
+                    pass
                 continue
             job, seq = self.job, self.job_seq
             self.en2 += 1
@@ -182,7 +230,7 @@ class Miner:
             target = ref.target_for(a.algorithm, self.difficulty)
             nonce = self.rng.getrandbits(32)
             low_sent = False
-            while self.job_seq == seq and self.found < a.shares:
+            while self.job_seq == seq and not self.finished() and self.reconnect_wait is None and not self.closed:
                 for _ in range(SLICE[a.algorithm]):
                     nonce = (nonce + 1) & 0xFFFFFFFF
                     h = ref.hash_value(ref.pow_hash(a.algorithm, prefix + struct.pack("<I", nonce)))
@@ -225,6 +273,8 @@ async def main():
     p.add_argument("--misbehave", action="append", default=[],
                    help="MODE:COUNT, MODE one of duplicate, low, stale, garbage")
     p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--duration", type=float, default=0,
+                   help="mine for this many seconds (reconnecting when told or dropped) instead of --shares")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--report", default=None)
     args = p.parse_args()
@@ -240,7 +290,7 @@ async def main():
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f)
-    ok = sum(1 for m in miners if m.found >= args.shares)
+    ok = sum(1 for m in miners if m.finished() or m.found >= args.shares)
     print(json.dumps({"miners": len(miners), "finished": ok, "failures": len(failures),
                       "accepted": sum(m.accepted for m in miners)}))
 

@@ -181,3 +181,46 @@ TEST_CASE("job book: gateway ids, clean jobs retire a connection's older jobs") 
   book.retire_link(2);
   CHECK(book.latest(2) == nullptr);
 }
+
+#include "protocol/circuit_breaker.h"
+
+TEST_CASE("circuit breaker: opens after N failures, backs off exponentially, one probe, closes") {
+  BreakerConfig cfg{3, 1, 8, 0.0};
+  CircuitBreaker b(cfg);
+  CHECK(b.allow_attempt(0));
+  b.on_failure(0, 0.5);
+  b.on_failure(1, 0.5);
+  CHECK(b.state() == CircuitBreaker::State::kClosed);
+  b.on_failure(2, 0.5);
+  CHECK(b.state() == CircuitBreaker::State::kOpen);
+  CHECK_FALSE(b.allow_attempt(2.5));
+  CHECK(b.retry_at() == doctest::Approx(3));  // 1 s after the first opening
+  CHECK(b.allow_attempt(3));
+  CHECK(b.state() == CircuitBreaker::State::kHalfOpen);
+  b.on_attempt(3);
+  CHECK_FALSE(b.allow_attempt(3.1));  // one probe at a time
+  b.on_failure(4, 0.5);               // the probe failed: open for longer
+  CHECK(b.retry_at() == doctest::Approx(6));
+  CHECK(b.allow_attempt(6));
+  b.on_attempt(6);
+  b.on_failure(7, 0.5);
+  CHECK(b.retry_at() == doctest::Approx(11));
+  b.allow_attempt(11);
+  b.on_attempt(11);
+  b.on_failure(11, 0.5);
+  CHECK(b.retry_at() == doctest::Approx(19));  // capped at 8 s
+  b.allow_attempt(19);
+  b.on_attempt(19);
+  b.on_success(20);
+  CHECK(b.state() == CircuitBreaker::State::kClosed);
+  CHECK(b.healthy_since() == 20);
+  CHECK(b.consecutive_failures() == 0);
+
+  BreakerConfig jit{1, 10, 100, 0.2};
+  CircuitBreaker j(jit);
+  j.on_failure(0, 0.0);
+  CHECK(j.retry_at() == doctest::Approx(8));
+  CircuitBreaker k(jit);
+  k.on_failure(0, 0.999999);
+  CHECK(k.retry_at() == doctest::Approx(12).epsilon(0.001));
+}

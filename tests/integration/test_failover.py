@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Pool failover with the real binary: two mock pools, simulated miners.
+The primary is killed; miners move to the backup (in place by
+mining.set_extranonce when they subscribed to extranonce changes, by
+client.reconnect otherwise); connection attempts to the dead primary follow
+the breaker's backoff; when the primary returns, miners fail back after the
+configured healthy period."""
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from harness import PY, SUPPORT, Failure, Proc, check, events, run, to_yaml  # noqa: E402
+
+
+def start_pool(name, port, report, extra=()):
+    p = Proc([PY, os.path.join(SUPPORT, "mock_pool.py"), "--algorithm", "sha256d", "--difficulty", "4e-6",
+              "--port", str(port), "--job-interval", "0.5", "--clean-every", "4", "--report", report,
+              "--seed", str(port)] + list(extra))
+    got = p.wait_line(lambda l: json.loads(l)["port"] if l.startswith("{") else None, stream="out")
+    return p, got
+
+
+def gap_around(times, t):
+    before = [x for x in times if x <= t]
+    after = [x for x in times if x > t]
+    if not before or not after:
+        return None
+    return after[0] - before[-1]
+
+
+def test_primary_killed(hashgate):
+    d = tempfile.mkdtemp(prefix="hashgate-failover-")
+    a, a_port = start_pool("a", 0, os.path.join(d, "a1.json"))
+    b, b_port = start_pool("b", 0, os.path.join(d, "b.json"))
+    cfg = {
+        "algorithm": "sha256d",
+        "listeners": [{"name": "stratum", "bind": "127.0.0.1:0"}],
+        "pools": [
+            {"name": "primary", "url": "stratum+tcp://127.0.0.1:%d" % a_port, "user": "gw", "priority": 0},
+            {"name": "backup", "url": "stratum+tcp://127.0.0.1:%d" % b_port, "user": "gw", "priority": 1},
+        ],
+        "vardiff": {"initial": 1e-6, "min": 1e-6, "max": 1e-6, "target_share_seconds": 10},
+        "failover": {"connect_timeout_seconds": 3, "job_timeout_seconds": 3, "failures_to_open": 2,
+                     "backoff_initial_seconds": 1, "backoff_max_seconds": 4, "failback_after_seconds": 4,
+                     "reconnect_spread_seconds": 2, "warm_standby": True},
+        "logging": {"level": "info", "format": "json"},
+    }
+    path = os.path.join(d, "hashgate.yaml")
+    with open(path, "w") as f:
+        f.write(to_yaml(cfg) + "\n")
+    gw = Proc([hashgate, "--config", path])
+    a2 = None
+    try:
+        port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
+                            and json.loads(l)["port"])
+        # Both pools subscribed (the backup as warm standby) before miners come.
+        gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "pool_subscribed"
+                     and json.loads(l).get("pool") == "backup")
+        reports = [os.path.join(d, "m_sub.json"), os.path.join(d, "m_plain.json")]
+        common = ["--port", str(port), "--count", "20", "--algorithm", "sha256d", "--duration", "24",
+                  "--timeout", "60"]
+        miners = [subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[0],
+                                    "--worker-prefix", "sub.", "--extranonce-subscribe"] + common,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+                  subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[1],
+                                    "--worker-prefix", "plain.", "--seed", "2"] + common,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
+        time.sleep(4)
+        kill_at = time.time()
+        a.p.send_signal(signal.SIGKILL)
+        a.p.wait()
+        time.sleep(6)
+        restart_at = time.time()
+        a2, _ = start_pool("a", a_port, os.path.join(d, "a2.json"))
+        for p in miners:
+            _, err = p.communicate(timeout=90)
+            check(p.returncode == 0, "sim_miner failed: %s" % err[-1500:])
+        rc = gw.stop()
+        check(rc == 0, "hashgate exit code %s" % rc)
+    finally:
+        for p in (gw, a2, b):
+            if p:
+                try:
+                    p.stop(timeout=10)
+                except Exception:
+                    pass
+    evs = events(gw.err_lines)
+    sub = json.load(open(reports[0]))["miners"]
+    plain = json.load(open(reports[1]))["miners"]
+    gaps_sub = [gap_around(m["job_times"], kill_at) for m in sub]
+    gaps_plain = [gap_around(m["job_times"], kill_at) for m in plain]
+    check(all(g is not None for g in gaps_sub + gaps_plain), "a miner had no job on one side of the kill")
+
+    def dist(g):
+        return "min %.2f median %.2f p90 %.2f max %.2f s" % (min(g), statistics.median(g),
+                                                              sorted(g)[int(0.9 * (len(g) - 1))], max(g))
+    print("job gap across the kill, extranonce-subscribed (20): " + dist(gaps_sub))
+    print("job gap across the kill, others (20): " + dist(gaps_plain))
+    check(max(gaps_sub) <= 2.0, "extranonce-subscribed miners waited up to %.2f s" % max(gaps_sub))
+    check(max(gaps_plain) <= 5.0, "other miners waited up to %.2f s" % max(gaps_plain))
+    for m in sub:
+        check(m["set_extranonce"] >= 1, "%s was not moved in place" % m["worker"])
+    for m in plain:
+        check(m["reconnects"] >= 1, "%s was not told to reconnect" % m["worker"])
+    # Attempts on the dead primary: paced by the breaker, no storm.
+    attempts = [e for e in evs if e.get("event") == "pool_connecting" and e.get("pool") == "primary"]
+    t_attempts = [e for e in attempts]
+    print("connection attempts to the primary in all: %d" % len(attempts))
+    check(len(attempts) <= 8, "too many connection attempts to a dead pool: %d" % len(attempts))
+    names = [e.get("event") for e in evs]
+    check("pool_failover" in names, "no pool_failover event")
+    check("pool_failback" in names, "no failback to the restarted primary")
+    b_rep = json.load(open(os.path.join(d, "b.json")))
+    a2_rep = json.load(open(os.path.join(d, "a2.json")))
+    check(b_rep["counts"]["accepted"] > 0, "the backup accepted nothing")
+    check(a2_rep["counts"]["accepted"] > 0, "the restarted primary accepted nothing after failback")
+    for rep in (b_rep, a2_rep):
+        c = rep["counts"]
+        check(c["duplicate"] == 0 and c["low_difficulty"] == 0 and c["other"] == 0, "bad shares at a pool: %s" % c)
+    print("restart at +%.1f s; shares accepted: backup %d, restarted primary %d" %
+          (restart_at - kill_at, b_rep["counts"]["accepted"], a2_rep["counts"]["accepted"]))
+
+
+TESTS = {"primary_killed": test_primary_killed}
+
+if __name__ == "__main__":
+    run(TESTS)
