@@ -354,7 +354,8 @@ Config load_string(const std::string& yaml, const std::string& source) {
     }
   }
   if (const auto& f = root["failover"]) {
-    r.only_keys(f, "failover", {"connect_timeout_seconds", "job_timeout_seconds", "failures_to_open",
+    r.only_keys(f, "failover", {"connect_timeout_seconds", "job_timeout_seconds", "submit_timeout_seconds",
+                                "max_malformed", "failures_to_open",
                                 "backoff_initial_seconds", "backoff_max_seconds", "failback_after_seconds",
                                 "warm_standby", "reconnect_spread_seconds"});
     auto positive = [&](const char* key, double& out) {
@@ -366,6 +367,12 @@ Config load_string(const std::string& yaml, const std::string& source) {
     auto& fo = c.failover;
     positive("connect_timeout_seconds", fo.connect_timeout_seconds);
     positive("job_timeout_seconds", fo.job_timeout_seconds);
+    positive("submit_timeout_seconds", fo.submit_timeout_seconds);
+    if (f["max_malformed"]) {
+      int64_t v = r.integer(f["max_malformed"], "failover.max_malformed");
+      if (v < 1 || v > 1000) r.fail(f["max_malformed"], "failover.max_malformed", "must be 1..1000");
+      fo.max_malformed = unsigned(v);
+    }
     positive("backoff_initial_seconds", fo.backoff_initial_seconds);
     positive("backoff_max_seconds", fo.backoff_max_seconds);
     positive("failback_after_seconds", fo.failback_after_seconds);

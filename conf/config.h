@@ -74,6 +74,8 @@ struct VersionRolling {
 struct Failover {
   double connect_timeout_seconds = 10;  // connect, subscribe, authorize and first job
   double job_timeout_seconds = 180;     // a pool silent this long has failed
+  double submit_timeout_seconds = 10;   // a share unanswered this long: the pool has failed
+  unsigned max_malformed = 5;           // malformed messages from a pool before it has failed
   unsigned failures_to_open = 3;
   double backoff_initial_seconds = 1;
   double backoff_max_seconds = 60;

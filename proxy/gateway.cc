@@ -94,6 +94,7 @@ struct Gateway::Link final : TransportOwner {
   uv_timer_t connect_timer;
   double opened_at = 0;
   double last_job_at = 0;  // 0: no job yet
+  unsigned malformed = 0;  // malformed messages since the last good one
   bool connected = false;
   bool subscribed = false;
   bool dead = false;
@@ -141,6 +142,8 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
   }
   uv_timer_init(loop_, &tick_);
   tick_.data = this;
+  uv_timer_init(loop_, &link_check_);
+  link_check_.data = this;
   uv_check_init(loop_, &flush_check_);
   flush_check_.data = this;
   uv_timer_init(loop_, &stop_timer_);
@@ -197,6 +200,8 @@ int Gateway::start(std::string& error) {
   // gets work at once. Passthrough connects per miner.
   if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) maintain_links();
   uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->on_tick(); }, 1000, 1000);
+  uv_timer_start(&link_check_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->check_link_timeouts(); }, 250,
+                 250);
   return 0;
 }
 
@@ -610,6 +615,7 @@ void Gateway::maintain_links() {
 }
 
 void Gateway::check_link_timeouts() {
+  if (stopping_) return;
   std::vector<std::pair<Link*, std::string>> failed;
   const double t = now();
   for (auto& [id, l] : links_) {
@@ -619,6 +625,9 @@ void Gateway::check_link_timeouts() {
                                  " s of connecting");
     } else if (l->last_job_at > 0 && t - l->last_job_at > cfg_.failover.job_timeout_seconds) {
       failed.emplace_back(l, "no job for " + std::to_string(int(cfg_.failover.job_timeout_seconds)) + " s");
+    } else if (double sent = l->session->oldest_pending(t);
+               sent > 0 && t - sent > cfg_.failover.submit_timeout_seconds) {
+      failed.emplace_back(l, "a share unanswered for " + std::to_string(t - sent).substr(0, 4) + " s");
     }
   }
   for (auto& [l, why] : failed) link_lost(l, why);
@@ -738,6 +747,7 @@ void Gateway::flush(Link* l) {
 void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
   PoolState& ps = *pools_[l->pool];
   const std::string& pool = ps.cfg->name;
+  if (ev.kind != UpstreamEventKind::kProtocolError) l->malformed = 0;
   switch (ev.kind) {
     case UpstreamEventKind::kConfigured:
       log::info("pool_version_rolling").kv("pool", pool).kv("link", l->id).kv("mask", hex_u32_string(ev.version_mask));
@@ -822,6 +832,8 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       break;
     case UpstreamEventKind::kProtocolError:
       log::warn("pool_protocol_error").kv("pool", pool).kv("link", l->id).kv("error", ev.error.message);
+      if (++l->malformed >= cfg_.failover.max_malformed)
+        link_lost(l, std::to_string(l->malformed) + " malformed messages in a row");
       break;
   }
 }
@@ -960,7 +972,6 @@ void Gateway::on_tick() {
   // Told to reconnect and still here: the last resort.
   for (Miner* m : overdue) close_miner(m, "did not follow client.reconnect");
   if (stopping_) return;
-  check_link_timeouts();
   maintain_links();
   serving_pool();  // fails back when a better pool has been healthy long enough
   if (!orphans_.empty()) {
@@ -1016,6 +1027,7 @@ void Gateway::maybe_finish_stop() {
   for (Link* l : ls) dispose_link(l);
   if (hash_pool_) hash_pool_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&link_check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
 }

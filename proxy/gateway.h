@@ -140,6 +140,7 @@ class Gateway {
   std::unordered_set<uint64_t> orphans_;  // sessions waiting for a usable pool
 
   uv_timer_t tick_;
+  uv_timer_t link_check_;  // pool health, four times a second
   uv_timer_t stop_timer_;
   uint64_t next_session_id_ = 1;
   uint32_t next_link_id_ = 1;

@@ -36,8 +36,22 @@ def gap_around(times, t):
 
 
 def test_primary_killed(hashgate):
+    failover_scenario(hashgate, "killed")
+
+
+def test_primary_silent(hashgate):
+    failover_scenario(hashgate, "silent")
+
+
+def test_primary_garbage(hashgate):
+    failover_scenario(hashgate, "garbage")
+
+
+def failover_scenario(hashgate, mode):
     d = tempfile.mkdtemp(prefix="hashgate-failover-")
-    a, a_port = start_pool("a", 0, os.path.join(d, "a1.json"))
+    fault = [] if mode == "killed" else ["--fault", mode, "--fault-after", "6"]
+    a_started = time.time()
+    a, a_port = start_pool("a", 0, os.path.join(d, "a1.json"), fault)
     b, b_port = start_pool("b", 0, os.path.join(d, "b.json"))
     cfg = {
         "algorithm": "sha256d",
@@ -47,7 +61,8 @@ def test_primary_killed(hashgate):
             {"name": "backup", "url": "stratum+tcp://127.0.0.1:%d" % b_port, "user": "gw", "priority": 1},
         ],
         "vardiff": {"initial": 1e-6, "min": 1e-6, "max": 1e-6, "target_share_seconds": 10},
-        "failover": {"connect_timeout_seconds": 3, "job_timeout_seconds": 3, "failures_to_open": 2,
+        "failover": {"connect_timeout_seconds": 3, "job_timeout_seconds": 3, "submit_timeout_seconds": 1,
+                     "max_malformed": 3, "failures_to_open": 2,
                      "backoff_initial_seconds": 1, "backoff_max_seconds": 4, "failback_after_seconds": 4,
                      "reconnect_spread_seconds": 2, "warm_standby": True},
         "logging": {"level": "info", "format": "json"},
@@ -72,20 +87,25 @@ def test_primary_killed(hashgate):
                   subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[1],
                                     "--worker-prefix", "plain.", "--seed", "2"] + common,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
-        time.sleep(4)
-        kill_at = time.time()
-        a.p.send_signal(signal.SIGKILL)
-        a.p.wait()
-        time.sleep(6)
-        restart_at = time.time()
-        a2, _ = start_pool("a", a_port, os.path.join(d, "a2.json"))
+        if mode == "killed":
+            time.sleep(4)
+            kill_at = time.time()
+            a.p.send_signal(signal.SIGKILL)
+            a.p.wait()
+            time.sleep(6)
+            restart_at = time.time()
+            a2, _ = start_pool("a", a_port, os.path.join(d, "a2.json"))
+        else:
+            # The pool turns faulty 6 s after it started (about 4 s into mining).
+            kill_at = a_started + 6
+            restart_at = None
         for p in miners:
             _, err = p.communicate(timeout=90)
             check(p.returncode == 0, "sim_miner failed: %s" % err[-1500:])
         rc = gw.stop()
         check(rc == 0, "hashgate exit code %s" % rc)
     finally:
-        for p in (gw, a2, b):
+        for p in (gw, a2, b, a if mode != "killed" else None):
             if p:
                 try:
                     p.stop(timeout=10)
@@ -101,8 +121,8 @@ def test_primary_killed(hashgate):
     def dist(g):
         return "min %.2f median %.2f p90 %.2f max %.2f s" % (min(g), statistics.median(g),
                                                               sorted(g)[int(0.9 * (len(g) - 1))], max(g))
-    print("job gap across the kill, extranonce-subscribed (20): " + dist(gaps_sub))
-    print("job gap across the kill, others (20): " + dist(gaps_plain))
+    print("%s: job gap across the fault, extranonce-subscribed (20): %s" % (mode, dist(gaps_sub)))
+    print("%s: job gap across the fault, others (20): %s" % (mode, dist(gaps_plain)))
     check(max(gaps_sub) <= 2.0, "extranonce-subscribed miners waited up to %.2f s" % max(gaps_sub))
     check(max(gaps_plain) <= 5.0, "other miners waited up to %.2f s" % max(gaps_plain))
     for m in sub:
@@ -116,8 +136,15 @@ def test_primary_killed(hashgate):
     check(len(attempts) <= 8, "too many connection attempts to a dead pool: %d" % len(attempts))
     names = [e.get("event") for e in evs]
     check("pool_failover" in names, "no pool_failover event")
-    check("pool_failback" in names, "no failback to the restarted primary")
     b_rep = json.load(open(os.path.join(d, "b.json")))
+    check(b_rep["counts"]["accepted"] > 0, "the backup accepted nothing")
+    if mode != "killed":
+        reasons = [e.get("reason", "") for e in evs if e.get("event") == "pool_disconnected"]
+        want = "unanswered" if mode == "silent" else "malformed"
+        check(any(want in r or "no job" in r for r in reasons), "%s pool not detected: %s" % (mode, reasons))
+        print("%s: detected as: %s" % (mode, reasons[0] if reasons else None))
+        return
+    check("pool_failback" in names, "no failback to the restarted primary")
     a2_rep = json.load(open(os.path.join(d, "a2.json")))
     check(b_rep["counts"]["accepted"] > 0, "the backup accepted nothing")
     check(a2_rep["counts"]["accepted"] > 0, "the restarted primary accepted nothing after failback")
@@ -128,7 +155,8 @@ def test_primary_killed(hashgate):
           (restart_at - kill_at, b_rep["counts"]["accepted"], a2_rep["counts"]["accepted"]))
 
 
-TESTS = {"primary_killed": test_primary_killed}
+TESTS = {"primary_killed": test_primary_killed, "primary_silent": test_primary_silent,
+         "primary_garbage": test_primary_garbage}
 
 if __name__ == "__main__":
     run(TESTS)

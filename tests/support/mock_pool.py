@@ -41,6 +41,7 @@ class Pool:
         self.counts = {"accepted": 0, "stale": 0, "late": 0, "duplicate": 0, "low_difficulty": 0,
                        "unauthorized": 0, "other": 0, "blocks": 0}
         self.connections_seen = []
+        self.started = time.monotonic()
 
     def make_job(self, clean):
         if clean:
@@ -79,10 +80,18 @@ class Pool:
                 "params": [job["id"], job["prevhash"], job["coinb1"], job["coinb2"], job["merkle_branch"],
                            job["version"], job["nbits"], job["ntime"], job["clean"]]}
 
+    def faulty(self):
+        return self.args.fault and time.monotonic() - self.started >= self.args.fault_after
+
     async def job_loop(self):
         n = 0
         while True:
             await asyncio.sleep(self.args.job_interval)
+            if self.faulty():
+                if self.args.fault == "garbage":
+                    for c in list(self.conns):
+                        c.writer.write(b"\x00\x13garbage{{{ not json\n")
+                continue
             n += 1
             clean = self.args.clean_every > 0 and n % self.args.clean_every == 0
             job = self.make_job(clean)
@@ -134,6 +143,10 @@ class Conn:
                 line = await self.reader.readline()
                 if not line:
                     break
+                if self.pool.faulty():
+                    if self.pool.args.fault == "garbage":
+                        self.writer.write(b"}}garbage in answer to your request\n")
+                    continue
                 try:
                     msg = json.loads(line)
                 except ValueError:
@@ -247,6 +260,10 @@ async def main():
     p.add_argument("--clean-every", type=int, default=3, help="every Nth new job is clean (0: never)")
     p.add_argument("--stale-grace", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--fault", choices=["silent", "garbage"], default=None,
+                   help="after --fault-after seconds: stop answering and sending jobs (silent), or answer everything "
+                        "with garbage and send garbage lines (garbage); the sockets stay open")
+    p.add_argument("--fault-after", type=float, default=0)
     p.add_argument("--report", default=None)
     p.add_argument("--duration", type=float, default=0)
     args = p.parse_args()
