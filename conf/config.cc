@@ -357,7 +357,7 @@ Config load_string(const std::string& yaml, const std::string& source) {
     r.only_keys(f, "failover", {"connect_timeout_seconds", "job_timeout_seconds", "submit_timeout_seconds",
                                 "max_malformed", "failures_to_open",
                                 "backoff_initial_seconds", "backoff_max_seconds", "failback_after_seconds",
-                                "warm_standby", "reconnect_spread_seconds"});
+                                "warm_standby", "reconnect_spread_seconds", "follow_reconnect_to_other_hosts"});
     auto positive = [&](const char* key, double& out) {
       if (!f[key]) return;
       std::string path = std::string("failover.") + key;
@@ -383,6 +383,9 @@ Config load_string(const std::string& yaml, const std::string& source) {
       fo.failures_to_open = unsigned(v);
     }
     if (f["warm_standby"]) fo.warm_standby = r.boolean(f["warm_standby"], "failover.warm_standby");
+    if (f["follow_reconnect_to_other_hosts"])
+      fo.follow_reconnect_to_other_hosts =
+          r.boolean(f["follow_reconnect_to_other_hosts"], "failover.follow_reconnect_to_other_hosts");
     if (fo.backoff_initial_seconds > fo.backoff_max_seconds)
       r.fail(f, "failover.backoff_initial_seconds", "must not exceed failover.backoff_max_seconds");
   }

@@ -82,6 +82,8 @@ struct Failover {
   double failback_after_seconds = 60;   // healthy this long before miners go back
   bool warm_standby = true;             // keep the next pool subscribed
   double reconnect_spread_seconds = 3;  // client.reconnect waits spread over this
+  // A pool's client.reconnect to another host is refused unless allowed.
+  bool follow_reconnect_to_other_hosts = false;
 };
 
 struct Hashing {

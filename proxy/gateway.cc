@@ -63,6 +63,8 @@ struct MinerWrite {
 struct Gateway::PoolState {
   explicit PoolState(const BreakerConfig& b) : breaker(b) {}
   const conf::Pool* cfg = nullptr;
+  conf::Endpoint endpoint;      // where to connect: the config's, or where the pool sent us
+  double not_before = 0;        // a pool's client.reconnect asked us to wait
   std::unique_ptr<TestPool> test_pool;
   CircuitBreaker breaker;
 };
@@ -131,6 +133,7 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
   for (const conf::Pool& p : cfg_.pools) {
     auto st = std::make_unique<PoolState>(breaker_cfg_);
     st->cfg = &p;
+    st->endpoint = p.endpoint;
     if (p.scheme == conf::PoolScheme::kTest) {
       TestPoolOptions o;
       o.difficulty = p.test_difficulty > 0 ? p.test_difficulty : cfg_.vardiff.min;
@@ -633,6 +636,90 @@ void Gateway::check_link_timeouts() {
   for (auto& [l, why] : failed) link_lost(l, why);
 }
 
+Binding Gateway::make_binding(Link* l, uint32_t prefix) const {
+  const auto& sub = l->session->subscription();
+  Binding b;
+  b.link_id = l->id;
+  b.extranonce1 = sub.extranonce1;
+  b.prefix_offset = uint32_t(sub.extranonce1.size());
+  const uint32_t p = l->prefixes->prefix_bytes();
+  for (uint32_t i = 0; i < p; ++i) b.extranonce1.push_back(uint8_t(prefix >> (8 * (p - 1 - i))));
+  b.extranonce2_size = sub.extranonce2_size - p;
+  b.version_mask = l->session->version_mask();
+  return b;
+}
+
+void Gateway::resplit_link(Link* l) {
+  // Every job of the old space is void; the pool's next notify starts anew.
+  jobs_.retire_link(l->id);
+  l->last_job_at = now();
+  const auto& sub = l->session->subscription();
+  uint32_t p = 0;
+  uint64_t cap = 1;
+  if (!l->owner_session) {
+    p = choose_prefix_bytes(cfg_.aggregation.prefix_bytes, sub.extranonce2_size,
+                            cfg_.aggregation.min_extranonce2_size, cfg_.aggregation.sessions_per_upstream);
+    cap = cfg_.aggregation.sessions_per_upstream;
+  }
+  l->prefixes.emplace(p, cap);
+  std::vector<Miner*> ms;
+  for (uint64_t sid : l->sessions)
+    if (auto it = miners_.find(sid); it != miners_.end()) ms.push_back(it->second);
+  l->sessions.clear();
+  for (Miner* m : ms) {
+    m->has_prefix = false;
+    m->link_id = 0;
+    m->session->unbind();
+    auto prefix = l->prefixes->allocate();
+    if (prefix && m->session->extranonce_subscribed()) {
+      m->link_id = l->id;
+      m->prefix = *prefix;
+      m->has_prefix = true;
+      l->sessions.insert(m->session->id());
+      m->session->send_set_extranonce(make_binding(l, *prefix), now());
+      flush(m);
+    } else {
+      if (prefix) l->prefixes->release(*prefix);
+      move_session(m);  // another connection, or client.reconnect
+    }
+  }
+}
+
+void Gateway::follow_reconnect(Link* l, const ReconnectParams& r) {
+  PoolState& ps = *pools_[l->pool];
+  const bool same_host = r.host.empty() || r.host == ps.cfg->endpoint.host;
+  if (!same_host && !cfg_.failover.follow_reconnect_to_other_hosts) {
+    log::warn("pool_reconnect_refused")
+        .kv("pool", ps.cfg->name)
+        .kv("host", r.host)
+        .kv("reason", "another host (failover.follow_reconnect_to_other_hosts is off)");
+    return;
+  }
+  if (!same_host) ps.endpoint.host = r.host;
+  if (r.port) ps.endpoint.port = r.port;
+  ps.not_before = now() + r.wait_seconds;
+  log::warn("pool_reconnect_followed")
+      .kv("pool", ps.cfg->name)
+      .kv("link", l->id)
+      .kv("endpoint", ps.endpoint.to_string())
+      .kv("wait", r.wait_seconds);
+  // A planned move, not a failure: the breaker is not charged. Sessions go
+  // to another ready connection (the warm standby) or wait for the new one.
+  std::vector<uint64_t> bound(l->sessions.begin(), l->sessions.end());
+  l->dead = true;
+  dispose_link(l);
+  maintain_links();
+  for (uint64_t sid : bound) {
+    auto mit = miners_.find(sid);
+    if (mit == miners_.end()) continue;
+    Miner* m = mit->second;
+    m->link_id = 0;
+    m->has_prefix = false;
+    m->session->unbind();
+    move_session(m);
+  }
+}
+
 void Gateway::unbind_miner(Miner* m) {
   auto it = links_.find(m->link_id);
   if (it != links_.end()) {
@@ -660,15 +747,7 @@ void Gateway::move_session(Miner* m) {
   }
   if (m->session->extranonce_subscribed()) {
     auto prefix = l->prefixes->allocate();
-    const auto& sub = l->session->subscription();
-    Binding b;
-    b.link_id = l->id;
-    b.extranonce1 = sub.extranonce1;
-    b.prefix_offset = uint32_t(sub.extranonce1.size());
-    const uint32_t p = l->prefixes->prefix_bytes();
-    for (uint32_t i = 0; i < p; ++i) b.extranonce1.push_back(uint8_t(*prefix >> (8 * (p - 1 - i))));
-    b.extranonce2_size = sub.extranonce2_size - p;
-    b.version_mask = l->session->version_mask();
+    Binding b = make_binding(l, *prefix);
     m->link_id = l->id;
     m->prefix = *prefix;
     m->has_prefix = true;
@@ -707,7 +786,9 @@ Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
   links_.emplace(l->id, l);
   l->opened_at = now();
   // The breaker already decided this attempt may go; connect on the next
-  // loop turn (never from inside the caller's handling).
+  // loop turn (never from inside the caller's handling), or when the pool's
+  // client.reconnect said to.
+  const double delay = std::max(0.0, ps.not_before - now());
   uv_timer_start(
       &l->connect_timer,
       [](uv_timer_t* t) {
@@ -716,10 +797,10 @@ Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
         PoolState& ps = *gw->pools_[l->pool];
         log::info("pool_connecting").kv("pool", ps.cfg->name).kv("link", l->id).kv("url", ps.cfg->url);
         l->transport = ps.test_pool ? make_test_transport(gw->loop_, l, *ps.test_pool)
-                                    : make_tcp_transport(gw->loop_, l, ps.cfg->endpoint);
+                                    : make_tcp_transport(gw->loop_, l, ps.endpoint);
         l->transport->connect();
       },
-      0, 0);
+      uint64_t(delay * 1000), 0);
   return l;
 }
 
@@ -798,14 +879,15 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       log::info("pool_version_mask").kv("pool", pool).kv("link", l->id).kv("mask", hex_u32_string(ev.version_mask));
       break;
     case UpstreamEventKind::kSetExtranonce:
-      // The connection's space changed under every session on it: their
-      // jobs are void. Until sessions can be re-split in place, they reconnect.
-      log::warn("pool_set_extranonce").kv("pool", pool).kv("link", l->id);
-      link_lost(l, "pool changed the connection's extranonce");
+      log::warn("pool_set_extranonce")
+          .kv("pool", pool)
+          .kv("link", l->id)
+          .kv("extranonce1", hex_encode(ev.subscription.extranonce1))
+          .kv("extranonce2_size", uint64_t(ev.subscription.extranonce2_size));
+      resplit_link(l);
       break;
     case UpstreamEventKind::kReconnect:
-      log::warn("pool_reconnect_request").kv("pool", pool).kv("link", l->id).kv("host", ev.reconnect.host);
-      link_lost(l, "pool asked for a reconnect");
+      follow_reconnect(l, ev.reconnect);
       break;
     case UpstreamEventKind::kSubmitResult: {
       auto fit = forwards_.find(ev.token);
@@ -877,20 +959,11 @@ void Gateway::link_subscribed(Link* l) {
 
 void Gateway::bind_session(Link* l, Miner* m) {
   auto prefix = l->prefixes->allocate();
-  const auto& sub = l->session->subscription();
-  Binding b;
-  b.link_id = l->id;
-  b.extranonce1 = sub.extranonce1;
-  b.prefix_offset = uint32_t(sub.extranonce1.size());
-  const uint32_t p = l->prefixes->prefix_bytes();
-  for (uint32_t i = 0; i < p; ++i) b.extranonce1.push_back(uint8_t(*prefix >> (8 * (p - 1 - i))));
-  b.extranonce2_size = sub.extranonce2_size - p;
-  b.version_mask = l->session->version_mask();
   m->link_id = l->id;
   m->prefix = *prefix;
   m->has_prefix = true;
   l->sessions.insert(m->session->id());
-  m->session->bind(b, now());
+  m->session->bind(make_binding(l, *prefix), now());
   drain_session_events(m);
   flush(m);
 }

@@ -92,6 +92,12 @@ class Gateway {
   // in place (set_extranonce) when it subscribed to extranonce changes,
   // otherwise by client.reconnect; without a usable pool it waits.
   void move_session(Miner* m);
+  // The pool changed the connection's extranonce: re-split every session.
+  void resplit_link(Link* l);
+  // The pool asked for a reconnect: leave this connection without counting
+  // a failure, and connect again (same host, maybe another port) after `wait`.
+  void follow_reconnect(Link* l, const ReconnectParams& r);
+  Binding make_binding(Link* l, uint32_t prefix) const;
   void unbind_miner(Miner* m);
   Link* open_link(size_t pool_index, uint64_t owner_session);
   void link_connected(Link* l);

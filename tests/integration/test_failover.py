@@ -155,8 +155,104 @@ def failover_scenario(hashgate, mode):
           (restart_at - kill_at, b_rep["counts"]["accepted"], a2_rep["counts"]["accepted"]))
 
 
+def pool_message_scenario(hashgate, pool_args, extra_failover=None):
+    """Pool A sends something 6 s after it started; returns what everyone saw."""
+    d = tempfile.mkdtemp(prefix="hashgate-poolmsg-")
+    a, a_port = start_pool("a", 0, os.path.join(d, "a.json"), pool_args)
+    b, b_port = start_pool("b", 0, os.path.join(d, "b.json"))
+    failover = {"connect_timeout_seconds": 3, "job_timeout_seconds": 3, "failback_after_seconds": 2,
+                "reconnect_spread_seconds": 1}
+    failover.update(extra_failover or {})
+    cfg = {
+        "algorithm": "sha256d",
+        "listeners": [{"name": "stratum", "bind": "127.0.0.1:0"}],
+        "pools": [
+            {"name": "primary", "url": "stratum+tcp://127.0.0.1:%d" % a_port, "user": "gw", "priority": 0},
+            {"name": "backup", "url": "stratum+tcp://127.0.0.1:%d" % b_port, "user": "gw", "priority": 1},
+        ],
+        "vardiff": {"initial": 1e-6, "min": 1e-6, "max": 1e-6, "target_share_seconds": 10},
+        "failover": failover,
+        "logging": {"level": "info", "format": "json"},
+    }
+    path = os.path.join(d, "hashgate.yaml")
+    with open(path, "w") as f:
+        f.write(to_yaml(cfg) + "\n")
+    gw = Proc([hashgate, "--config", path])
+    try:
+        port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
+                            and json.loads(l)["port"])
+        reports = [os.path.join(d, "m_sub.json"), os.path.join(d, "m_plain.json")]
+        common = ["--port", str(port), "--count", "10", "--algorithm", "sha256d", "--duration", "12", "--timeout", "60"]
+        miners = [subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[0],
+                                    "--worker-prefix", "sub.", "--extranonce-subscribe"] + common,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+                  subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[1],
+                                    "--worker-prefix", "plain.", "--seed", "2"] + common,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
+        for p in miners:
+            _, err = p.communicate(timeout=90)
+            check(p.returncode == 0, "sim_miner failed: %s" % err[-1500:])
+        check(gw.stop() == 0, "hashgate did not exit 0")
+    finally:
+        for p in (gw, a, b):
+            try:
+                p.stop(timeout=10)
+            except Exception:
+                pass
+    sub = json.load(open(reports[0]))["miners"]
+    plain = json.load(open(reports[1]))["miners"]
+    return events(gw.err_lines), sub, plain, json.load(open(os.path.join(d, "a.json"))), \
+        json.load(open(os.path.join(d, "b.json")))
+
+
+def test_pool_set_extranonce(hashgate):
+    evs, sub, plain, a, b = pool_message_scenario(hashgate, ["--set-extranonce-after", "6"])
+    changed_at = a["events"][0]["at"]
+    check(any(e.get("event") == "pool_set_extranonce" for e in evs), "hashgate did not see set_extranonce")
+    for m in sub:
+        check(m["set_extranonce"] >= 1 and m["reconnects"] == 0, "%s was not re-split in place: %s" %
+              (m["worker"], {k: m[k] for k in ("set_extranonce", "reconnects")}))
+        g = gap_around(m["job_times"], changed_at)
+        check(g is not None and g <= 2.0, "%s waited %s s for work in the new space" % (m["worker"], g))
+    for m in plain:
+        check(m["reconnects"] >= 1, "%s was not told to reconnect" % m["worker"])
+    new_en1 = {c["extranonce1"] for c in a["connections"]} - {s["extranonce1"] for s in a["shares"][:1]}
+    after = [s for s in a["shares"] if s["extranonce1"] in new_en1]
+    check(len(after) > 0, "no share in the new extranonce space reached the pool")
+    c = a["counts"]
+    check(c["other"] == 0 and c["low_difficulty"] == 0 and c["duplicate"] == 0, "pool rejected shares: %s" % c)
+    print("set_extranonce: %d shares in the new space; re-split in place: %d miners, reconnected: %d" %
+          (len(after), len(sub), len(plain)))
+
+
+def test_pool_client_reconnect(hashgate):
+    evs, sub, plain, a, b = pool_message_scenario(hashgate, ["--reconnect-after", "6"])
+    asked_at = a["events"][0]["at"]
+    followed = [e for e in evs if e.get("event") == "pool_reconnect_followed"]
+    check(followed, "hashgate did not follow the pool's client.reconnect")
+    check(len([c for c in a["connections"] if c["subscribed"]]) >= 2, "hashgate did not connect to the pool again")
+    gaps = [gap_around(m["job_times"], asked_at) for m in sub]
+    check(all(g is not None and g <= 2.0 for g in gaps), "extranonce-subscribed miners waited: %s" % gaps)
+    after = [s for s in a["shares"] if s["extranonce1"] not in {a["connections"][0]["extranonce1"]}]
+    check(len(after) > 0, "no share reached the pool over the new connection (no failback)")
+    print("client.reconnect followed; gap for extranonce-subscribed miners max %.2f s" % max(gaps))
+
+
+def test_pool_reconnect_elsewhere_refused(hashgate):
+    # 127.0.0.2 stands for "another host": refused, and it is loopback anyway.
+    evs, sub, plain, a, b = pool_message_scenario(hashgate, ["--reconnect-after", "6", "--reconnect-host",
+                                                             "127.0.0.2"])
+    refused = [e for e in evs if e.get("event") == "pool_reconnect_refused"]
+    check(refused and refused[0]["host"] == "127.0.0.2", "the reconnect to another host was not refused")
+    check(not [e for e in evs if e.get("event") == "pool_reconnect_followed"], "followed a reconnect elsewhere")
+    for m in sub + plain:
+        check(m["reconnects"] == 0, "%s was disturbed by a refused reconnect" % m["worker"])
+
+
 TESTS = {"primary_killed": test_primary_killed, "primary_silent": test_primary_silent,
-         "primary_garbage": test_primary_garbage}
+         "primary_garbage": test_primary_garbage, "pool_set_extranonce": test_pool_set_extranonce,
+         "pool_client_reconnect": test_pool_client_reconnect,
+         "pool_reconnect_elsewhere_refused": test_pool_reconnect_elsewhere_refused}
 
 if __name__ == "__main__":
     run(TESTS)

@@ -42,6 +42,7 @@ class Pool:
                        "unauthorized": 0, "other": 0, "blocks": 0}
         self.connections_seen = []
         self.started = time.monotonic()
+        self.events = []
 
     def make_job(self, clean):
         if clean:
@@ -105,6 +106,7 @@ class Pool:
             "jobs_issued": self.next_job - 1,
             "difficulty": self.args.difficulty,
             "connections": [c.summary() for c in self.connections_seen],
+            "events": self.events,
             "shares": self.shares,
         }
 
@@ -116,6 +118,8 @@ class Conn:
             pool.args.extranonce1_size, b"\x00")
         pool.next_en1 += 1
         self.subscribed = False
+        self.old_extranonce1 = None
+        self.switch_job = 0
         self.workers = []
         self.mask = 0
         self.accepted = 0
@@ -225,11 +229,14 @@ class Conn:
             if vb & ~self.mask & 0xFFFFFFFF:
                 return self.reject(mid, "other", 20, "version bits outside mask")
             version = (version & ~self.mask & 0xFFFFFFFF) | (vb & self.mask)
-        key = (jid, self.extranonce1.hex(), en2_hex, ntime, nonce, version)
+        en1 = self.extranonce1
+        if self.old_extranonce1 is not None and int(jid, 16) < self.switch_job:
+            en1 = self.old_extranonce1
+        key = (jid, en1.hex(), en2_hex, ntime, nonce, version)
         if key in pool.seen:
             return self.reject(mid, "duplicate", 22, "duplicate share")
         pool.seen.add(key)
-        header = ref.build_header(job, self.extranonce1, bytes.fromhex(en2_hex), ntime, nonce, version)
+        header = ref.build_header(job, en1, bytes.fromhex(en2_hex), ntime, nonce, version)
         h = ref.hash_value(ref.pow_hash(a.algorithm, header))
         if h > ref.target_for(a.algorithm, job["difficulty"]):
             return self.reject(mid, "low_difficulty", 23, "low difficulty share")
@@ -240,7 +247,7 @@ class Conn:
             pool.counts["late"] += 1
         pool.counts["accepted"] += 1
         self.accepted += 1
-        pool.shares.append({"extranonce1": self.extranonce1.hex(), "extranonce2": en2_hex, "job": jid,
+        pool.shares.append({"extranonce1": en1.hex(), "extranonce2": en2_hex, "job": jid,
                             "worker": worker, "ntime": ntime, "nonce": nonce, "version": version,
                             "share_difficulty": ref.DIFF1[a.algorithm] / max(h, 1), "block": block})
         self.reply(mid, True)
@@ -264,6 +271,11 @@ async def main():
                    help="after --fault-after seconds: stop answering and sending jobs (silent), or answer everything "
                         "with garbage and send garbage lines (garbage); the sockets stay open")
     p.add_argument("--fault-after", type=float, default=0)
+    p.add_argument("--set-extranonce-after", type=float, default=0,
+                   help="once, after this many seconds: give every connection a new extranonce1, then a clean job")
+    p.add_argument("--reconnect-after", type=float, default=0,
+                   help="once, after this many seconds: send client.reconnect to every connection")
+    p.add_argument("--reconnect-host", default="", help="host in that client.reconnect (empty: the same host)")
     p.add_argument("--report", default=None)
     p.add_argument("--duration", type=float, default=0)
     args = p.parse_args()
@@ -279,6 +291,38 @@ async def main():
     for s in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(s, stop.set)
     jobs = asyncio.create_task(pool.job_loop())
+
+    async def later(delay, action):
+        await asyncio.sleep(delay)
+        action()
+
+    def new_extranonce():
+        for conn in list(pool.conns):
+            if not conn.subscribed:
+                continue
+            # Jobs issued before the change keep the old extranonce1.
+            conn.old_extranonce1 = conn.extranonce1
+            conn.switch_job = pool.next_job
+            conn.extranonce1 = struct.pack(">I", pool.next_en1)[: args.extranonce1_size].rjust(
+                args.extranonce1_size, b"\x00")
+            pool.next_en1 += 1
+            conn.send({"id": None, "method": "mining.set_extranonce",
+                       "params": [conn.extranonce1.hex(), args.extranonce2_size]})
+        job = pool.make_job(True)
+        for conn in list(pool.conns):
+            if conn.subscribed:
+                conn.send(pool.notify_line(job))
+        pool.events.append({"event": "set_extranonce", "at": time.time()})
+
+    def reconnect():
+        for conn in list(pool.conns):
+            conn.send({"id": None, "method": "client.reconnect", "params": [args.reconnect_host, port, 0]})
+        pool.events.append({"event": "client.reconnect", "at": time.time()})
+
+    if args.set_extranonce_after:
+        asyncio.create_task(later(args.set_extranonce_after, new_extranonce))
+    if args.reconnect_after:
+        asyncio.create_task(later(args.reconnect_after, reconnect))
     if args.duration:
         loop.call_later(args.duration, stop.set)
     await stop.wait()
