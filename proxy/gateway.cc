@@ -64,6 +64,8 @@ struct Gateway::PoolState {
   explicit PoolState(const BreakerConfig& b) : breaker(b) {}
   const conf::Pool* cfg = nullptr;
   conf::Endpoint endpoint;      // where to connect: the config's, or where the pool sent us
+  double accepted_difficulty = 0;  // pool-accepted, for the weight split and the summary
+  double window_accepted = 0;      // since the last rebalance
   double not_before = 0;        // a pool's client.reconnect asked us to wait
   std::unique_ptr<TestPool> test_pool;
   CircuitBreaker breaker;
@@ -425,7 +427,7 @@ void Gateway::forward_share(uint64_t session_id, const std::string& worker, cons
   const conf::Pool& pool = *pools_[l->pool]->cfg;
   const std::string& up_worker = cfg_.aggregation.mode == conf::AggregationMode::kAggregate ? pool.user : worker;
   uint64_t token = next_token_++;
-  forwards_.emplace(token, Forward{session_id, worker, l->id, block});
+  forwards_.emplace(token, Forward{session_id, worker, l->id, block, work.job->pool_difficulty});
   l->session->submit(token, up_worker, work.job->params.job_id,
                      std::span<const uint8_t>(work.upstream_extranonce2.data(), work.upstream_extranonce2_size),
                      work.ntime, work.nonce, work.version_bits, now());
@@ -517,6 +519,7 @@ void Gateway::assign_upstream(Miner* m) {
     orphans_.insert(sid);
     return;
   }
+  if (pool) pool = weighted_pick(*pool);
   if (pool) {
     if (Link* l = ready_link(*pool, true)) {
       bind_session(l, m);
@@ -558,7 +561,8 @@ std::optional<size_t> Gateway::serving_pool() {
   // once it has been healthy for failback_after_seconds.
   bool active_ok = ready_link(active_pool_, false) != nullptr;
   for (size_t p : pool_order_) {
-    if (p == active_pool_) break;
+    // Only strictly better pools: equal priorities share by weight instead.
+    if (cfg_.pools[p].priority >= cfg_.pools[active_pool_].priority) break;
     const CircuitBreaker& b = pools_[p]->breaker;
     bool healthy_long = b.state() == CircuitBreaker::State::kClosed && b.healthy_since() >= 0 &&
                         now() - b.healthy_since() >= cfg_.failover.failback_after_seconds;
@@ -592,19 +596,91 @@ std::optional<size_t> Gateway::serving_pool() {
   return std::nullopt;
 }
 
+double Gateway::pool_load(size_t pool) const {
+  double load = 0;
+  for (const auto& [id, l] : links_)
+    if (l->pool == pool)
+      for (uint64_t sid : l->sessions)
+        if (auto it = miners_.find(sid); it != miners_.end()) load += it->second->session->difficulty();
+  return load;
+}
+
+size_t Gateway::weighted_pick(size_t serving) {
+  const int prio = cfg_.pools[serving].priority;
+  size_t best = serving;
+  double best_score = pool_load(serving) / cfg_.pools[serving].weight;
+  for (size_t p : pool_order_) {
+    if (p == serving || cfg_.pools[p].priority != prio || !ready_link(p, true)) continue;
+    double score = pool_load(p) / cfg_.pools[p].weight;
+    if (score < best_score) {
+      best = p;
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+void Gateway::rebalance_weights() {
+  // Corrects what session difficulties mispredict: compares accepted
+  // difficulty since the last look with the weights and moves one miner that
+  // can move in place from the most over-served pool to the most under-served.
+  auto serving = serving_pool();
+  if (!serving) return;
+  const int prio = cfg_.pools[*serving].priority;
+  std::vector<size_t> tier;
+  double total = 0, weights = 0;
+  for (size_t p : pool_order_) {
+    if (cfg_.pools[p].priority != prio || !ready_link(p, false)) continue;
+    tier.push_back(p);
+    total += pools_[p]->window_accepted;
+    weights += cfg_.pools[p].weight;
+  }
+  if (tier.size() < 2 || total <= 0) return;
+  size_t over = tier[0], under = tier[0];
+  double most = -1e9, least = 1e9;
+  for (size_t p : tier) {
+    double excess = pools_[p]->window_accepted / total - cfg_.pools[p].weight / weights;
+    if (excess > most) most = excess, over = p;
+    if (excess < least) least = excess, under = p;
+  }
+  if (most < 0.03 || !ready_link(under, true)) return;
+  for (auto& [id, l] : links_) {
+    if (l->pool != over) continue;
+    for (uint64_t sid : l->sessions) {
+      auto it = miners_.find(sid);
+      if (it == miners_.end() || !it->second->session->extranonce_subscribed()) continue;
+      Miner* m = it->second;
+      Link* to = ready_link(under, true);
+      auto prefix = to->prefixes->allocate();
+      unbind_miner(m);
+      m->link_id = to->id;
+      m->prefix = *prefix;
+      m->has_prefix = true;
+      to->sessions.insert(sid);
+      m->session->send_set_extranonce(make_binding(to, *prefix), now());
+      flush(m);
+      log::info("miner_rebalanced").kv("session", sid).kv("from", pools_[over]->cfg->name)
+          .kv("to", pools_[under]->cfg->name);
+      return;
+    }
+  }
+}
+
 void Gateway::maintain_links() {
   if (stopping_ || cfg_.aggregation.mode != conf::AggregationMode::kAggregate) return;
   // Wanted: the active pool, every better pool (to fail back to), and the
   // next one after the active pool (warm standby).
   std::vector<size_t> wanted;
-  bool past_active = false;
+  const int active_prio = cfg_.pools[active_pool_].priority;
+  bool standby_taken = !cfg_.failover.warm_standby;
   for (size_t p : pool_order_) {
-    if (past_active) {
-      if (cfg_.failover.warm_standby) wanted.push_back(p);
-      break;
+    int prio = cfg_.pools[p].priority;
+    if (prio <= active_prio) {
+      wanted.push_back(p);  // the active pool's tier and every better pool
+    } else if (!standby_taken) {
+      wanted.push_back(p);  // warm standby: the next one after
+      standby_taken = true;
     }
-    wanted.push_back(p);
-    past_active = p == active_pool_;
   }
   for (size_t p : wanted) {
     bool have = false;
@@ -735,6 +811,7 @@ void Gateway::move_session(Miner* m) {
   if (m->closing || stopping_) return;
   const uint64_t sid = m->session->id();
   auto pool = serving_pool();
+  if (pool) pool = weighted_pick(*pool);
   Link* l = pool ? ready_link(*pool, true) : nullptr;
   if (!l) {
     orphans_.insert(sid);  // retried every tick until a pool is usable
@@ -897,6 +974,8 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       WorkerStats& st = workers_[f.worker];
       if (ev.ok) {
         ++st.pool_accepted;
+        ps.accepted_difficulty += f.difficulty;
+        ps.window_accepted += f.difficulty;
         if (f.block) log::warn("block_accepted_by_pool").kv("pool", pool).kv("worker", f.worker);
       } else {
         ++st.pool_rejected;
@@ -1047,6 +1126,10 @@ void Gateway::on_tick() {
   if (stopping_) return;
   maintain_links();
   serving_pool();  // fails back when a better pool has been healthy long enough
+  if (++ticks_ % 10 == 0) {
+    rebalance_weights();
+    for (auto& ps : pools_) ps->window_accepted = 0;
+  }
   if (!orphans_.empty()) {
     std::vector<uint64_t> waiting(orphans_.begin(), orphans_.end());
     orphans_.clear();
@@ -1121,6 +1204,11 @@ void Gateway::log_summary() {
         .kv("blocks", st.blocks)
         .kv("accepted_difficulty", st.accepted_difficulty);
   }
+  for (const auto& ps : pools_)
+    log::info("pool_stats")
+        .kv("pool", ps->cfg->name)
+        .kv("accepted_difficulty", ps->accepted_difficulty)
+        .kv("breaker", ps->breaker.state_name());
   for (const auto& ps : pools_) {
     if (!ps->test_pool) continue;
     const TestPoolStats& s = ps->test_pool->stats();

@@ -62,6 +62,7 @@ class Gateway {
     std::string worker;
     uint32_t link_id;
     bool block;
+    double difficulty;  // the pool's difficulty for the job: what an accept is worth
   };
 
   double now() const { return double(uv_now(loop_)) / 1000.0; }
@@ -86,6 +87,11 @@ class Gateway {
   bool link_ready(const Link* l) const;
   Link* ready_link(size_t pool, bool need_room) const;
   std::optional<size_t> serving_pool();
+  // Among ready pools of the serving pool's priority, the one furthest under
+  // its weight (hashrate, measured by the difficulty of its sessions).
+  size_t weighted_pick(size_t serving);
+  double pool_load(size_t pool) const;
+  void rebalance_weights();
   void maintain_links();
   void check_link_timeouts();
   // Puts a miner whose pool connection went away onto the serving pool:
@@ -148,6 +154,7 @@ class Gateway {
   uv_timer_t tick_;
   uv_timer_t link_check_;  // pool health, four times a second
   uv_timer_t stop_timer_;
+  uint64_t ticks_ = 0;
   uint64_t next_session_id_ = 1;
   uint32_t next_link_id_ = 1;
   uint64_t next_token_ = 1;

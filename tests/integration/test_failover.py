@@ -249,10 +249,61 @@ def test_pool_reconnect_elsewhere_refused(hashgate):
         check(m["reconnects"] == 0, "%s was disturbed by a refused reconnect" % m["worker"])
 
 
+def test_weights_70_30(hashgate):
+    """Two pools of equal priority, weights 70 and 30: accepted difficulty
+    splits within +-5 % over the test (counted by the pools themselves)."""
+    d = tempfile.mkdtemp(prefix="hashgate-weights-")
+    a, a_port = start_pool("a", 0, os.path.join(d, "a.json"))
+    b, b_port = start_pool("b", 0, os.path.join(d, "b.json"))
+    cfg = {
+        "algorithm": "sha256d",
+        "listeners": [{"name": "stratum", "bind": "127.0.0.1:0"}],
+        "pools": [
+            {"name": "seventy", "url": "stratum+tcp://127.0.0.1:%d" % a_port, "user": "gw", "priority": 0,
+             "weight": 70},
+            {"name": "thirty", "url": "stratum+tcp://127.0.0.1:%d" % b_port, "user": "gw", "priority": 0,
+             "weight": 30},
+        ],
+        "vardiff": {"initial": 1e-6, "min": 1e-6, "max": 1e-6, "target_share_seconds": 10},
+        "logging": {"level": "info", "format": "json"},
+    }
+    path = os.path.join(d, "hashgate.yaml")
+    with open(path, "w") as f:
+        f.write(to_yaml(cfg) + "\n")
+    gw = Proc([hashgate, "--config", path])
+    try:
+        port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
+                            and json.loads(l)["port"])
+        for name in ("seventy", "thirty"):
+            gw.wait_line(lambda l, n=name: l.startswith("{") and json.loads(l).get("event") == "pool_subscribed"
+                         and json.loads(l).get("pool") == n)
+        time.sleep(1.0)  # both have a job: both are ready
+        r = subprocess.run([PY, os.path.join(SUPPORT, "sim_miner.py"), "--port", str(port), "--count", "40",
+                            "--algorithm", "sha256d", "--duration", "20", "--extranonce-subscribe",
+                            "--report", os.path.join(d, "m.json")], capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, "sim_miner failed: %s" % r.stderr[-1500:])
+        check(gw.stop() == 0, "hashgate did not exit 0")
+    finally:
+        for p in (gw, a, b):
+            try:
+                p.stop(timeout=10)
+            except Exception:
+                pass
+    ra = json.load(open(os.path.join(d, "a.json")))
+    rb = json.load(open(os.path.join(d, "b.json")))
+    da = ra["counts"]["accepted"] * ra["difficulty"]
+    db = rb["counts"]["accepted"] * rb["difficulty"]
+    share = da / (da + db)
+    print("accepted difficulty split: %.1f %% / %.1f %% (%d and %d shares)" %
+          (100 * share, 100 * (1 - share), ra["counts"]["accepted"], rb["counts"]["accepted"]))
+    check(abs(share - 0.70) <= 0.05, "split %.3f is not 0.70 +- 0.05" % share)
+
+
 TESTS = {"primary_killed": test_primary_killed, "primary_silent": test_primary_silent,
          "primary_garbage": test_primary_garbage, "pool_set_extranonce": test_pool_set_extranonce,
          "pool_client_reconnect": test_pool_client_reconnect,
-         "pool_reconnect_elsewhere_refused": test_pool_reconnect_elsewhere_refused}
+         "pool_reconnect_elsewhere_refused": test_pool_reconnect_elsewhere_refused,
+         "weights_70_30": test_weights_70_30}
 
 if __name__ == "__main__":
     run(TESTS)
