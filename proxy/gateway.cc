@@ -205,8 +205,14 @@ int Gateway::start(std::string& error) {
   // gets work at once. Passthrough connects per miner.
   if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) maintain_links();
   uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->on_tick(); }, 1000, 1000);
-  uv_timer_start(&link_check_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->check_link_timeouts(); }, 250,
-                 250);
+  uv_timer_start(
+      &link_check_,
+      [](uv_timer_t* t) {
+        auto* gw = static_cast<Gateway*>(t->data);
+        gw->check_link_timeouts();
+        gw->maintain_links();  // attempts start within 250 ms of the breaker's retry time
+      },
+      250, 250);
   return 0;
 }
 
@@ -1124,7 +1130,6 @@ void Gateway::on_tick() {
   // Told to reconnect and still here: the last resort.
   for (Miner* m : overdue) close_miner(m, "did not follow client.reconnect");
   if (stopping_) return;
-  maintain_links();
   serving_pool();  // fails back when a better pool has been healthy long enough
   if (++ticks_ % 10 == 0) {
     rebalance_weights();

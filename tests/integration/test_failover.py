@@ -299,11 +299,87 @@ def test_weights_70_30(hashgate):
     check(abs(share - 0.70) <= 0.05, "split %.3f is not 0.70 +- 0.05" % share)
 
 
+def test_backoff_schedule(hashgate):
+    """The primary stays dead for 60 s: attempts to reach it follow the
+    breaker's schedule (a few quick retries, then 1, 2, 4, 8, 16, 16 ... s,
+    each +-20 %); when it returns, miners fail back after failback_after."""
+    d = tempfile.mkdtemp(prefix="hashgate-backoff-")
+    a, a_port = start_pool("a", 0, os.path.join(d, "a1.json"))
+    b, b_port = start_pool("b", 0, os.path.join(d, "b.json"))
+    cfg = {
+        "algorithm": "sha256d",
+        "listeners": [{"name": "stratum", "bind": "127.0.0.1:0"}],
+        "pools": [
+            {"name": "primary", "url": "stratum+tcp://127.0.0.1:%d" % a_port, "user": "gw", "priority": 0},
+            {"name": "backup", "url": "stratum+tcp://127.0.0.1:%d" % b_port, "user": "gw", "priority": 1},
+        ],
+        "vardiff": {"initial": 1e-6, "min": 1e-6, "max": 1e-6, "target_share_seconds": 10},
+        "failover": {"connect_timeout_seconds": 3, "job_timeout_seconds": 3, "failures_to_open": 3,
+                     "backoff_initial_seconds": 1, "backoff_max_seconds": 16, "failback_after_seconds": 5},
+        "logging": {"level": "info", "format": "json"},
+    }
+    path = os.path.join(d, "hashgate.yaml")
+    with open(path, "w") as f:
+        f.write(to_yaml(cfg) + "\n")
+    gw = Proc([hashgate, "--config", path])
+    a2 = None
+    try:
+        port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
+                            and json.loads(l)["port"])
+        miners = subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--port", str(port), "--count", "4",
+                                   "--algorithm", "sha256d", "--duration", "82", "--extranonce-subscribe",
+                                   "--timeout", "120", "--report", os.path.join(d, "m.json")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(3)
+        a.p.send_signal(signal.SIGKILL)
+        a.p.wait()
+        killed_mono = time.monotonic()
+        time.sleep(60)
+        a2, _ = start_pool("a", a_port, os.path.join(d, "a2.json"))
+        restarted_mono = time.monotonic()
+        _, err = miners.communicate(timeout=120)
+        check(miners.returncode == 0, "sim_miner failed: %s" % err[-1500:])
+        check(gw.stop() == 0, "hashgate did not exit 0")
+    finally:
+        for p in (gw, a2, b):
+            if p:
+                try:
+                    p.stop(timeout=10)
+                except Exception:
+                    pass
+    evs = events(gw.err_lines)
+
+    def ts(e):
+        t = e["ts"]  # 2026-11-22T21:00:00.123Z
+        h, m, s = t[11:23].split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    lost = [ts(e) for e in evs if e.get("event") == "pool_disconnected" and e.get("pool") == "primary"]
+    tries = [ts(e) for e in evs if e.get("event") == "pool_connecting" and e.get("pool") == "primary"]
+    first_loss = lost[0]
+    during = [t for t in tries if first_loss < t < first_loss + 60]
+    gaps = [round(y - x, 2) for x, y in zip([first_loss] + during, during)]
+    print("attempts while the primary was dead for 60 s: %d; intervals: %s" % (len(during), gaps))
+    # A storm would be dozens; the schedule gives about ten.
+    check(5 <= len(during) <= 14, "%d attempts in 60 s" % len(during))
+    # Two quick retries while closed (half the first backoff), then open:
+    # 1, 2, 4, 8, 16, 16 s, each +-20 % jitter, +0.25 s for the health check.
+    schedule = [0.5, 0.5] + [min(2 ** i, 16) for i in range(len(gaps) - 2)]
+    for i, (g, want) in enumerate(zip(gaps, schedule)):
+        check(0.8 * want - 0.05 <= g <= 1.2 * want + 0.35, "interval %d was %.2f s, the schedule says %s s +-20 %%"
+              % (i, g, want))
+    fb = [ts(e) for e in evs if e.get("event") == "pool_failback"]
+    check(fb, "no failback after the primary returned")
+    restart_wall = first_loss + (restarted_mono - killed_mono)
+    delay = fb[0] - restart_wall
+    print("failback %.1f s after the primary returned (failback_after 5 s, backoff cap 16 s)" % delay)
+    check(5 <= delay <= 5 + 16 + 2, "failback came %.1f s after the restart" % delay)
+
+
 TESTS = {"primary_killed": test_primary_killed, "primary_silent": test_primary_silent,
          "primary_garbage": test_primary_garbage, "pool_set_extranonce": test_pool_set_extranonce,
          "pool_client_reconnect": test_pool_client_reconnect,
          "pool_reconnect_elsewhere_refused": test_pool_reconnect_elsewhere_refused,
-         "weights_70_30": test_weights_70_30}
+         "weights_70_30": test_weights_70_30, "backoff_schedule": test_backoff_schedule}
 
 if __name__ == "__main__":
     run(TESTS)
