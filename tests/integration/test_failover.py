@@ -327,7 +327,7 @@ def test_backoff_schedule(hashgate):
         port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
                             and json.loads(l)["port"])
         miners = subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--port", str(port), "--count", "4",
-                                   "--algorithm", "sha256d", "--duration", "82", "--extranonce-subscribe",
+                                   "--algorithm", "sha256d", "--duration", "95", "--extranonce-subscribe",
                                    "--timeout", "120", "--report", os.path.join(d, "m.json")],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(3)
@@ -372,7 +372,8 @@ def test_backoff_schedule(hashgate):
     restart_wall = first_loss + (restarted_mono - killed_mono)
     delay = fb[0] - restart_wall
     print("failback %.1f s after the primary returned (failback_after 5 s, backoff cap 16 s)" % delay)
-    check(5 <= delay <= 5 + 16 + 2, "failback came %.1f s after the restart" % delay)
+    # The restart can land just after an attempt: the next comes up to 16 s x 1.2 later.
+    check(5 <= delay <= 5 + 16 * 1.2 + 2, "failback came %.1f s after the restart" % delay)
 
 
 TESTS = {"primary_killed": test_primary_killed, "primary_silent": test_primary_silent,
