@@ -100,7 +100,8 @@ void parse_pool_url(const Reader& r, const YAML::Node& n, const std::string& pat
   if (scheme == "stratum+tcp") {
     pool.scheme = PoolScheme::kTcp;
   } else if (scheme == "stratum+ssl" || scheme == "stratum+tls") {
-    pool.scheme = PoolScheme::kSsl;
+    // Refused rather than spoken to in plain TCP: that would fail silently.
+    r.fail(n, path, "TLS pools (" + scheme + "://) are not available in this version of hashgate");
   } else if (scheme == "test") {
     pool.scheme = PoolScheme::kTest;
   } else {

@@ -66,6 +66,8 @@ TEST_CASE("errors name the file, the line and the key path") {
   CHECK(e.find("listeners[0].bind: must be host:port") != std::string::npos);
   e = error_of("listeners:\n  - name: a\n    bind: 1.2.3.4:1\n");
   CHECK(e == "t.yaml:1: pools: is required: at least one pool");
+  e = error_of(std::string(kGood).replace(std::string(kGood).find("stratum+tcp"), 11, "stratum+ssl"));
+  CHECK(e.find("t.yaml:7: pools[0].url: TLS pools (stratum+ssl://) are not available") == 0);
   e = error_of("a: [\n");
   CHECK(e.find("invalid YAML") != std::string::npos);
 }
