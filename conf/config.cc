@@ -66,6 +66,25 @@ class Reader {
     return v;
   }
 
+  // A number > 0 at map[key], if present.
+  void positive(const YAML::Node& map, const std::string& section, const char* key, double& out) const {
+    if (!map[key]) return;
+    const std::string path = section + "." + key;
+    out = number(map[key], path);
+    if (!(out > 0)) fail(map[key], path, "must be greater than 0");
+  }
+
+  // An integer in [lo, hi] at map[key], if present.
+  template <typename T>
+  void in_range(const YAML::Node& map, const std::string& section, const char* key, int64_t lo, int64_t hi,
+                T& out) const {
+    if (!map[key]) return;
+    const std::string path = section + "." + key;
+    int64_t v = integer(map[key], path);
+    if (v < lo || v > hi) fail(map[key], path, "must be " + std::to_string(lo) + ".." + std::to_string(hi));
+    out = T(v);
+  }
+
   bool boolean(const YAML::Node& n, const std::string& path) const {
     std::string s = str(n, path);
     if (s == "true" || s == "yes" || s == "on") return true;
@@ -241,16 +260,10 @@ void load_aggregation(const Reader& r, const YAML::Node& n, Config& c) {
 void load_vardiff(const Reader& r, const YAML::Node& n, Config& c) {
   r.only_keys(n, "vardiff", {"initial", "min", "max", "target_share_seconds"});
   auto& v = c.vardiff;
-  auto positive = [&](const char* key, double& out) {
-    if (!n[key]) return;
-    std::string path = std::string("vardiff.") + key;
-    out = r.number(n[key], path);
-    if (!(out > 0)) r.fail(n[key], path, "must be greater than 0");
-  };
-  positive("initial", v.initial);
-  positive("min", v.min);
-  positive("max", v.max);
-  positive("target_share_seconds", v.target_share_seconds);
+  r.positive(n, "vardiff", "initial", v.initial);
+  r.positive(n, "vardiff", "min", v.min);
+  r.positive(n, "vardiff", "max", v.max);
+  r.positive(n, "vardiff", "target_share_seconds", v.target_share_seconds);
   if (v.min > v.max) r.fail(n["min"] ? n["min"] : n, "vardiff.min", "must not exceed vardiff.max");
   if (v.initial < v.min || v.initial > v.max)
     r.fail(n["initial"] ? n["initial"] : n, "vardiff.initial", "must lie between vardiff.min and vardiff.max");
@@ -359,30 +372,17 @@ Config load_string(const std::string& yaml, const std::string& source) {
                                 "max_malformed", "failures_to_open",
                                 "backoff_initial_seconds", "backoff_max_seconds", "failback_after_seconds",
                                 "warm_standby", "reconnect_spread_seconds", "follow_reconnect_to_other_hosts"});
-    auto positive = [&](const char* key, double& out) {
-      if (!f[key]) return;
-      std::string path = std::string("failover.") + key;
-      out = r.number(f[key], path);
-      if (!(out > 0)) r.fail(f[key], path, "must be greater than 0");
-    };
     auto& fo = c.failover;
-    positive("connect_timeout_seconds", fo.connect_timeout_seconds);
-    positive("job_timeout_seconds", fo.job_timeout_seconds);
-    positive("submit_timeout_seconds", fo.submit_timeout_seconds);
-    if (f["max_malformed"]) {
-      int64_t v = r.integer(f["max_malformed"], "failover.max_malformed");
-      if (v < 1 || v > 1000) r.fail(f["max_malformed"], "failover.max_malformed", "must be 1..1000");
-      fo.max_malformed = unsigned(v);
-    }
-    positive("backoff_initial_seconds", fo.backoff_initial_seconds);
-    positive("backoff_max_seconds", fo.backoff_max_seconds);
-    positive("failback_after_seconds", fo.failback_after_seconds);
-    positive("reconnect_spread_seconds", fo.reconnect_spread_seconds);
-    if (f["failures_to_open"]) {
-      int64_t v = r.integer(f["failures_to_open"], "failover.failures_to_open");
-      if (v < 1 || v > 100) r.fail(f["failures_to_open"], "failover.failures_to_open", "must be 1..100");
-      fo.failures_to_open = unsigned(v);
-    }
+    for (auto [key, out] : {std::pair{"connect_timeout_seconds", &fo.connect_timeout_seconds},
+                            std::pair{"job_timeout_seconds", &fo.job_timeout_seconds},
+                            std::pair{"submit_timeout_seconds", &fo.submit_timeout_seconds},
+                            std::pair{"backoff_initial_seconds", &fo.backoff_initial_seconds},
+                            std::pair{"backoff_max_seconds", &fo.backoff_max_seconds},
+                            std::pair{"failback_after_seconds", &fo.failback_after_seconds},
+                            std::pair{"reconnect_spread_seconds", &fo.reconnect_spread_seconds}})
+      r.positive(f, "failover", key, *out);
+    r.in_range(f, "failover", "max_malformed", 1, 1000, fo.max_malformed);
+    r.in_range(f, "failover", "failures_to_open", 1, 100, fo.failures_to_open);
     if (f["warm_standby"]) fo.warm_standby = r.boolean(f["warm_standby"], "failover.warm_standby");
     if (f["follow_reconnect_to_other_hosts"])
       fo.follow_reconnect_to_other_hosts =

@@ -532,12 +532,17 @@ void Gateway::assign_upstream(Miner* m) {
       return;
     }
   }
-  // No connection with room is ready: wait on one being set up for the
-  // pool in use, or on a new one if that pool may be tried now.
+  // No ready connection with room: take one that is subscribed but has no
+  // job yet (the session gets the first one), or wait on one being set up,
+  // or on a new one if the pool may be tried now.
   size_t target_pool = pool.value_or(active_pool_);
   for (auto& [id, l] : links_) {
-    if (!l->dead && l->pool == target_pool && !l->subscribed &&
-        l->waiting.size() < cfg_.aggregation.sessions_per_upstream) {
+    if (l->dead || l->pool != target_pool || l->owner_session) continue;
+    if (l->subscribed && !l->prefixes->full()) {
+      bind_session(l, m);
+      return;
+    }
+    if (!l->subscribed && l->waiting.size() < cfg_.aggregation.sessions_per_upstream) {
       m->link_id = l->id;
       l->waiting.push_back(sid);
       return;
@@ -788,17 +793,25 @@ void Gateway::follow_reconnect(Link* l, const ReconnectParams& r) {
   // A planned move, not a failure: the breaker is not charged. Sessions go
   // to another ready connection (the warm standby) or wait for the new one.
   std::vector<uint64_t> bound(l->sessions.begin(), l->sessions.end());
-  l->dead = true;
   dispose_link(l);
   maintain_links();
-  for (uint64_t sid : bound) {
+  rehome(bound, false);
+}
+
+void Gateway::rehome(const std::vector<uint64_t>& sessions, bool close_instead) {
+  for (uint64_t sid : sessions) {
     auto mit = miners_.find(sid);
     if (mit == miners_.end()) continue;
     Miner* m = mit->second;
+    // The link is gone already: nothing to release on it.
     m->link_id = 0;
     m->has_prefix = false;
     m->session->unbind();
-    move_session(m);
+    if (close_instead) {
+      close_miner(m, "pool connection lost");
+    } else {
+      move_session(m);
+    }
   }
 }
 
@@ -1082,20 +1095,9 @@ void Gateway::link_lost(Link* l, const std::string& reason) {
   dispose_link(l);
   if (stopping_) return maybe_finish_stop();
   maintain_links();
-  // The lost connection's extranonce space is gone: its miners move.
-  for (uint64_t sid : bound) {
-    auto mit = miners_.find(sid);
-    if (mit == miners_.end()) continue;
-    Miner* m = mit->second;
-    m->link_id = 0;
-    m->has_prefix = false;
-    m->session->unbind();
-    if (passthrough) {
-      close_miner(m, "pool connection lost");
-    } else {
-      move_session(m);
-    }
-  }
+  // The lost connection's extranonce space is gone: its miners move (a
+  // passthrough miner's connection was its own: it reconnects).
+  rehome(bound, passthrough);
   for (uint64_t sid : waiting) {
     auto mit = miners_.find(sid);
     if (mit == miners_.end()) continue;

@@ -105,6 +105,8 @@ class Gateway {
   void follow_reconnect(Link* l, const ReconnectParams& r);
   Binding make_binding(Link* l, uint32_t prefix) const;
   void unbind_miner(Miner* m);
+  // Sessions of a connection that is gone: moved, or closed.
+  void rehome(const std::vector<uint64_t>& sessions, bool close_instead);
   Link* open_link(size_t pool_index, uint64_t owner_session);
   void link_connected(Link* l);
   void link_data(Link* l, std::string_view bytes);

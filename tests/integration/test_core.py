@@ -166,9 +166,13 @@ def test_sha256d_version_rolling(hashgate):
 
 
 def test_prefix_exhaustion(hashgate):
+    # The pool's first job comes 2 s late, so miners arrive while the only
+    # connection is subscribed but has no job yet: they must join it, not
+    # open another.
     scn, miners, evs, pool = aggregate_scenario(
         hashgate, "sha256d", 1e-6, 4e-6, 300, 1, "aggregate",
-        extra_config={"aggregation": {"mode": "aggregate", "prefix_bytes": 1, "min_extranonce2_size": 4}})
+        extra_config={"aggregation": {"mode": "aggregate", "prefix_bytes": 1, "min_extranonce2_size": 4}},
+        pool_args=["--first-job-delay", "2"])
     check_miners_got_work(miners, 1)
     check_pool_clean(pool)
     check_distinct_space(miners, pool)

@@ -184,6 +184,8 @@ class Conn:
             self.workers.append(params[0])
             self.reply(mid, True)
             self.send({"id": None, "method": "mining.set_difficulty", "params": [a.difficulty]})
+            if time.monotonic() - self.pool.started < a.first_job_delay:
+                return  # the delayed first job goes to everyone at once
             job = self.pool.jobs[self.pool.valid[-1]]
             line = self.pool.notify_line(job)
             line["params"][8] = True
@@ -276,6 +278,8 @@ async def main():
     p.add_argument("--reconnect-after", type=float, default=0,
                    help="once, after this many seconds: send client.reconnect to every connection")
     p.add_argument("--reconnect-host", default="", help="host in that client.reconnect (empty: the same host)")
+    p.add_argument("--first-job-delay", type=float, default=0,
+                   help="send no job to anyone for this many seconds after start")
     p.add_argument("--report", default=None)
     p.add_argument("--duration", type=float, default=0)
     args = p.parse_args()
@@ -319,6 +323,16 @@ async def main():
             conn.send({"id": None, "method": "client.reconnect", "params": [args.reconnect_host, port, 0]})
         pool.events.append({"event": "client.reconnect", "at": time.time()})
 
+    def first_job():
+        job = pool.jobs[pool.valid[-1]]
+        line = pool.notify_line(job)
+        line["params"][8] = True
+        for conn in list(pool.conns):
+            if conn.subscribed and conn.workers:
+                conn.send(line)
+
+    if args.first_job_delay:
+        asyncio.create_task(later(args.first_job_delay, first_job))
     if args.set_extranonce_after:
         asyncio.create_task(later(args.set_extranonce_after, new_extranonce))
     if args.reconnect_after:
