@@ -664,12 +664,7 @@ void Gateway::rebalance_weights() {
       Link* to = ready_link(under, true);
       auto prefix = to->prefixes->allocate();
       unbind_miner(m);
-      m->link_id = to->id;
-      m->prefix = *prefix;
-      m->has_prefix = true;
-      to->sessions.insert(sid);
-      m->session->send_set_extranonce(make_binding(to, *prefix), now());
-      flush(m);
+      place_session(to, m, *prefix, true);
       log::info("miner_rebalanced").kv("session", sid).kv("from", pools_[over]->cfg->name)
           .kv("to", pools_[under]->cfg->name);
       return;
@@ -740,15 +735,7 @@ void Gateway::resplit_link(Link* l) {
   // Every job of the old space is void; the pool's next notify starts anew.
   jobs_.retire_link(l->id);
   l->last_job_at = now();
-  const auto& sub = l->session->subscription();
-  uint32_t p = 0;
-  uint64_t cap = 1;
-  if (!l->owner_session) {
-    p = choose_prefix_bytes(cfg_.aggregation.prefix_bytes, sub.extranonce2_size,
-                            cfg_.aggregation.min_extranonce2_size, cfg_.aggregation.sessions_per_upstream);
-    cap = cfg_.aggregation.sessions_per_upstream;
-  }
-  l->prefixes.emplace(p, cap);
+  reset_prefixes(l);
   std::vector<Miner*> ms;
   for (uint64_t sid : l->sessions)
     if (auto it = miners_.find(sid); it != miners_.end()) ms.push_back(it->second);
@@ -759,12 +746,7 @@ void Gateway::resplit_link(Link* l) {
     m->session->unbind();
     auto prefix = l->prefixes->allocate();
     if (prefix && m->session->extranonce_subscribed()) {
-      m->link_id = l->id;
-      m->prefix = *prefix;
-      m->has_prefix = true;
-      l->sessions.insert(m->session->id());
-      m->session->send_set_extranonce(make_binding(l, *prefix), now());
-      flush(m);
+      place_session(l, m, *prefix, true);
     } else {
       if (prefix) l->prefixes->release(*prefix);
       move_session(m);  // another connection, or client.reconnect
@@ -842,14 +824,7 @@ void Gateway::move_session(Miner* m) {
     return;
   }
   if (m->session->extranonce_subscribed()) {
-    auto prefix = l->prefixes->allocate();
-    Binding b = make_binding(l, *prefix);
-    m->link_id = l->id;
-    m->prefix = *prefix;
-    m->has_prefix = true;
-    l->sessions.insert(sid);
-    m->session->send_set_extranonce(b, now());
-    flush(m);
+    place_session(l, m, *l->prefixes->allocate(), true);
     log::info("miner_moved").kv("session", sid).kv("peer", m->peer).kv("pool", pools_[l->pool]->cfg->name)
         .kv("how", "set_extranonce");
     return;
@@ -1018,7 +993,8 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
   }
 }
 
-void Gateway::link_subscribed(Link* l) {
+void Gateway::reset_prefixes(Link* l) {
+  // Aggregation keeps p bytes per session; a passthrough link is one miner's.
   const auto& sub = l->session->subscription();
   uint32_t p = 0;
   uint64_t cap = 1;
@@ -1027,12 +1003,18 @@ void Gateway::link_subscribed(Link* l) {
                             cfg_.aggregation.min_extranonce2_size, cfg_.aggregation.sessions_per_upstream);
     cap = cfg_.aggregation.sessions_per_upstream;
   }
+  l->prefixes.emplace(p, cap);
+}
+
+void Gateway::link_subscribed(Link* l) {
+  const auto& sub = l->session->subscription();
+  reset_prefixes(l);
+  const uint32_t p = l->prefixes->prefix_bytes();
   if (sub.extranonce2_size - p < cfg_.aggregation.min_extranonce2_size)
     log::warn("small_extranonce2")
         .kv("link", l->id)
         .kv("pool_extranonce2_size", uint64_t(sub.extranonce2_size))
         .kv("miner_extranonce2_size", uint64_t(sub.extranonce2_size - p));
-  l->prefixes.emplace(p, cap);
   l->subscribed = true;
   std::vector<uint64_t> waiting;
   waiting.swap(l->waiting);
@@ -1055,14 +1037,19 @@ void Gateway::link_subscribed(Link* l) {
   l->pending_auth.clear();
 }
 
-void Gateway::bind_session(Link* l, Miner* m) {
-  auto prefix = l->prefixes->allocate();
+void Gateway::bind_session(Link* l, Miner* m) { place_session(l, m, *l->prefixes->allocate(), false); }
+
+void Gateway::place_session(Link* l, Miner* m, uint32_t prefix, bool in_place) {
   m->link_id = l->id;
-  m->prefix = *prefix;
+  m->prefix = prefix;
   m->has_prefix = true;
   l->sessions.insert(m->session->id());
-  m->session->bind(make_binding(l, *prefix), now());
-  drain_session_events(m);
+  if (in_place) {
+    m->session->send_set_extranonce(make_binding(l, prefix), now());
+  } else {
+    m->session->bind(make_binding(l, prefix), now());
+    drain_session_events(m);
+  }
   flush(m);
 }
 

@@ -115,6 +115,10 @@ class Gateway {
   void handle_link_event(Link* l, struct UpstreamEvent& ev);
   void link_subscribed(Link* l);
   void bind_session(Link* l, Miner* m);
+  // Gives `m` the slice `prefix` of `l`: answering its subscribe (bind), or
+  // in place on its connection (set_extranonce) when it moves.
+  void place_session(Link* l, Miner* m, uint32_t prefix, bool in_place);
+  void reset_prefixes(Link* l);
   void flush(Link* l);
   void forward_share(uint64_t session_id, const std::string& worker, const ShareWork& work, bool block);
 
