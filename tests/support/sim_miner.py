@@ -240,9 +240,16 @@ class Miner:
                         self.shares.append({"job": job["id"], "extranonce2": en2.hex(), "ntime": ntime,
                                             "nonce": nonce, "version": version})
                         self.do_misbehave(job, en2, ntime, nonce, vbits)
-                    elif self.misbehave == "low" and not low_sent and self.found % 2 == 1:
-                        low_sent = True
-                        self.submit(job, en2, ntime, nonce, vbits, tag="submit-low")
+                        if self.misbehave == "low" and not low_sent:
+                            # The next nonce that misses the target: a share under the difficulty.
+                            low_sent = True
+                            bad = nonce
+                            while True:
+                                bad = (bad + 1) & 0xFFFFFFFF
+                                hb = ref.hash_value(ref.pow_hash(a.algorithm, prefix + struct.pack("<I", bad)))
+                                if hb > target:
+                                    break
+                            self.submit(job, en2, ntime, bad, vbits, tag="submit-low")
                     if self.job_seq != seq:
                         break
                 await self.writer.drain()
