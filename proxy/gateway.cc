@@ -93,6 +93,8 @@ struct Gateway::Link final : TransportOwner {
   std::vector<uint64_t> waiting;            // sessions waiting for the subscription
   std::unordered_set<uint64_t> sessions;    // bound sessions
   uint64_t owner_session = 0;               // passthrough: the one miner
+  bool owner_left = false;                  // passthrough: kept only for the answers still due
+  unsigned hashing = 0;                     // shares on this link's jobs being hashed
   std::vector<std::pair<RpcId, AuthorizeParams>> pending_auth;  // passthrough
   std::vector<RpcId> auth_ids;              // passthrough: ids waiting for the pool's answer
   uv_timer_t connect_timer;
@@ -347,6 +349,7 @@ void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams&
 void Gateway::handle_share(Miner* m, ShareWork& work) {
   // Hashed with the rest of this loop iteration's shares (flush_shares).
   std::string worker = m->session->workers()[work.worker];
+  if (auto it = links_.find(work.job->link_id); it != links_.end()) ++it->second->hashing;
   pending_shares_.push_back(PendingShare{std::move(work), std::move(worker)});
   if (pending_shares_.size() == 1)
     uv_check_start(&flush_check_, [](uv_check_t* c) { static_cast<Gateway*>(c->data)->flush_shares(); });
@@ -388,6 +391,16 @@ void Gateway::finish_batch(std::unique_ptr<HashBatch> batch) {
 }
 
 void Gateway::finish_share(ShareWork& work, const std::string& worker, const Hash256& hash) {
+  Link* link = nullptr;
+  if (auto it = links_.find(work.job->link_id); it != links_.end()) {
+    link = it->second;
+    --link->hashing;
+  }
+  judge_share(work, worker, hash);
+  if (link) retire_if_done(link);
+}
+
+void Gateway::judge_share(ShareWork& work, const std::string& worker, const Hash256& hash) {
   auto mit = miners_.find(work.session_id);
   Miner* m = mit == miners_.end() ? nullptr : mit->second;
   ShareVerdict v;
@@ -471,11 +484,19 @@ void Gateway::release_binding(Miner* m) {
     l->sessions.erase(m->session->id());
     l->waiting.erase(std::remove(l->waiting.begin(), l->waiting.end(), m->session->id()), l->waiting.end());
     if (m->has_prefix && l->prefixes) l->prefixes->release(m->prefix);
-    // Passthrough: the connection belongs to this miner alone.
-    if (l->owner_session == m->session->id() && !l->dead) dispose_link(l);
+    // Passthrough: the connection belongs to this miner alone. It stays
+    // until the shares the miner sent before leaving are hashed and answered.
+    if (l->owner_session == m->session->id() && !l->dead) {
+      l->owner_left = true;
+      retire_if_done(l);
+    }
   }
   m->link_id = 0;
   m->has_prefix = false;
+}
+
+void Gateway::retire_if_done(Link* l) {
+  if (l->owner_left && !l->dead && l->hashing == 0 && l->session->pending_submits() == 0) dispose_link(l);
 }
 
 void Gateway::close_miner(Miner* m, const std::string& reason) {
@@ -979,6 +1000,7 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
             .kv("code", int(ev.error.code))
             .kv("error", ev.error.message);
       }
+      retire_if_done(l);
       if (stopping_) maybe_finish_stop();
       break;
     }

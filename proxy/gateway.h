@@ -76,6 +76,7 @@ class Gateway {
   void flush_shares();
   void finish_batch(std::unique_ptr<HashBatch> batch);
   void finish_share(ShareWork& work, const std::string& worker, const Hash256& hash);
+  void judge_share(ShareWork& work, const std::string& worker, const Hash256& hash);
   void handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth);
   void flush(Miner* m);
   void close_miner(Miner* m, const std::string& reason);
@@ -112,6 +113,8 @@ class Gateway {
   void link_data(Link* l, std::string_view bytes);
   void link_lost(Link* l, const std::string& reason);
   void dispose_link(Link* l);
+  // A passthrough connection whose miner left goes once nothing is owed on it.
+  void retire_if_done(Link* l);
   void handle_link_event(Link* l, struct UpstreamEvent& ev);
   void link_subscribed(Link* l);
   void bind_session(Link* l, Miner* m);
