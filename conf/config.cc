@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -119,8 +120,7 @@ void parse_pool_url(const Reader& r, const YAML::Node& n, const std::string& pat
   if (scheme == "stratum+tcp") {
     pool.scheme = PoolScheme::kTcp;
   } else if (scheme == "stratum+ssl" || scheme == "stratum+tls") {
-    // Refused rather than spoken to in plain TCP: that would fail silently.
-    r.fail(n, path, "TLS pools (" + scheme + "://) are not available in this version of hashgate");
+    pool.scheme = PoolScheme::kSsl;
   } else if (scheme == "test") {
     pool.scheme = PoolScheme::kTest;
   } else {
@@ -178,10 +178,61 @@ void load_listeners(const Reader& r, const YAML::Node& n, Config& c) {
       r.only_keys(l["tls"], path + ".tls", {"cert", "key"});
       if (!l["tls"]["cert"] || !l["tls"]["key"]) r.fail(l["tls"], path + ".tls", "needs both cert and key");
       out.tls = TlsFiles{r.str(l["tls"]["cert"], path + ".tls.cert"), r.str(l["tls"]["key"], path + ".tls.key")};
-      r.fail(l["tls"], path + ".tls", "TLS listeners are not available in this version of hashgate");
+      for (const char* k : {"cert", "key"}) {
+        std::string file = r.str(l["tls"][k], path + ".tls." + k);
+        if (!std::ifstream(file)) r.fail(l["tls"][k], path + ".tls." + k, "cannot read '" + file + "'");
+      }
     }
     c.listeners.push_back(std::move(out));
   }
+}
+
+bool parse_pin(std::string_view text, std::array<uint8_t, 32>& out) {
+  size_t n = 0;
+  int hi = -1;
+  for (char c : text) {
+    if (c == ':') continue;
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (!std::isxdigit(u) || n >= out.size()) return false;
+    const int v = std::isdigit(u) ? u - '0' : std::tolower(u) - 'a' + 10;
+    if (hi < 0) {
+      hi = v;
+    } else {
+      out[n++] = uint8_t(hi << 4 | v);
+      hi = -1;
+    }
+  }
+  return n == out.size() && hi < 0;
+}
+
+PoolTls load_pool_tls(const Reader& r, const YAML::Node& n, const std::string& path) {
+  PoolTls t;
+  if (!n) return t;
+  r.only_keys(n, path, {"ca", "server_name", "pin_sha256", "verify"});
+  if (n["ca"]) {
+    t.ca = r.str(n["ca"], path + ".ca");
+    if (!std::ifstream(t.ca)) r.fail(n["ca"], path + ".ca", "cannot read '" + t.ca + "'");
+  }
+  if (n["server_name"]) t.server_name = r.str(n["server_name"], path + ".server_name");
+  if (n["verify"]) t.verify = r.boolean(n["verify"], path + ".verify");
+  if (const YAML::Node& pins = n["pin_sha256"]) {
+    std::vector<YAML::Node> items;
+    if (pins.IsSequence()) {
+      for (const auto& x : pins) items.push_back(x);
+    } else {
+      items.push_back(pins);
+    }
+    for (const YAML::Node& x : items) {
+      std::string s = r.str(x, path + ".pin_sha256");
+      std::array<uint8_t, 32> pin{};
+      if (!parse_pin(s, pin))
+        r.fail(x, path + ".pin_sha256", "must be 64 hex digits (the SHA-256 of the public key), got '" + s + "'");
+      t.pins.push_back(pin);
+    }
+  }
+  if (!t.verify && t.pins.empty())
+    r.fail(n["verify"], path + ".verify", "false needs pin_sha256: otherwise any certificate would be accepted");
+  return t;
 }
 
 void load_pools(const Reader& r, const YAML::Node& root, Config& c) {
@@ -193,7 +244,7 @@ void load_pools(const Reader& r, const YAML::Node& root, Config& c) {
   for (size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& p = n[i];
     std::string path = "pools[" + std::to_string(i) + "]";
-    r.only_keys(p, path, {"name", "url", "user", "password", "password_file", "priority", "weight"});
+    r.only_keys(p, path, {"name", "url", "user", "password", "password_file", "priority", "weight", "tls"});
     Pool out;
     out.name = p["name"] ? r.str(p["name"], path + ".name") : "pool" + std::to_string(i);
     if (!names.insert(out.name).second) r.fail(p["name"], path + ".name", "duplicate pool name '" + out.name + "'");
@@ -213,6 +264,11 @@ void load_pools(const Reader& r, const YAML::Node& root, Config& c) {
       std::getline(in, out.password);
       while (!out.password.empty() && (out.password.back() == '\r' || out.password.back() == ' '))
         out.password.pop_back();
+    }
+    if (out.scheme == PoolScheme::kSsl) {
+      out.tls = load_pool_tls(r, p["tls"], path + ".tls");
+    } else if (p["tls"]) {
+      r.fail(p["tls"], path + ".tls", "is only for stratum+ssl:// pools");
     }
     if (p["priority"]) out.priority = int(r.integer(p["priority"], path + ".priority"));
     if (p["weight"]) {

@@ -3,6 +3,7 @@
 // shape is a contract with operators and the Helm chart (DESIGN.md).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -27,6 +28,15 @@ struct TlsFiles {
   std::string key;
 };
 
+// A stratum+ssl:// pool's certificate checks.
+struct PoolTls {
+  std::string ca;           // CA file (PEM); empty: the system's CAs
+  std::string server_name;  // SNI and the name checked; empty: the URL's host
+  // SHA-256 of a SubjectPublicKeyInfo in the pool's chain; any one matches.
+  std::vector<std::array<uint8_t, 32>> pins;
+  bool verify = true;       // false (pins only) is refused without pins
+};
+
 struct Listener {
   std::string name;
   Endpoint bind;
@@ -40,6 +50,7 @@ struct Pool {
   std::string url;  // as written
   PoolScheme scheme = PoolScheme::kTcp;
   Endpoint endpoint;  // host and port for tcp/ssl
+  std::optional<PoolTls> tls;  // set exactly for stratum+ssl://
   // test:// options (query string): difficulty, job_interval, extranonce2_size.
   double test_difficulty = 0;  // 0: vardiff.min
   double test_job_interval = 30;

@@ -56,6 +56,7 @@ struct MinerWrite {
   uv_write_t req;
   std::vector<OutChunk> chunks;
   std::vector<uv_buf_t> bufs;
+  std::string cipher;  // TLS: the chunks, encrypted
 };
 
 }  // namespace
@@ -68,13 +69,22 @@ struct Gateway::PoolState {
   double window_accepted = 0;      // since the last rebalance
   double not_before = 0;        // a pool's client.reconnect asked us to wait
   std::unique_ptr<TestPool> test_pool;
+  std::shared_ptr<TlsContext> tls;  // stratum+ssl://
   CircuitBreaker breaker;
+};
+
+struct Gateway::ListenerState {
+  uv_tcp_t tcp;
+  Gateway* gw = nullptr;
+  const conf::Listener* cfg = nullptr;
+  std::shared_ptr<TlsContext> tls;
 };
 
 struct Gateway::Miner {
   uv_tcp_t tcp;
   Gateway* gw = nullptr;
   std::unique_ptr<DownstreamSession> session;
+  std::unique_ptr<TlsChannel> tls;  // a TLS listener's miner
   std::string peer;
   uint32_t link_id = 0;  // 0: none (bound or waiting)
   uint32_t prefix = 0;
@@ -182,16 +192,39 @@ int Gateway::start(std::string& error) {
       .kv("lanes", uint64_t(hash_path_lanes(hash_path_)))
       .kv("threads", threads)
       .kv("sha", sha256_uses_shani() ? "sha-ni" : "portable");
+  for (auto& ps : pools_) {
+    const conf::Pool& p = *ps->cfg;
+    if (!p.tls) continue;
+    TlsClientOptions o;
+    o.ca_file = p.tls->ca;
+    o.verify = p.tls->verify;
+    o.pins = p.tls->pins;
+    ps->tls = TlsContext::client(o, error);
+    if (!ps->tls) {
+      error = "pool " + p.name + ": " + error;
+      return UV_EINVAL;
+    }
+  }
   for (const conf::Listener& l : cfg_.listeners) {
-    auto* tcp = new uv_tcp_t;
+    auto* ls = new ListenerState;
+    ls->gw = this;
+    ls->cfg = &l;
+    uv_tcp_t* tcp = &ls->tcp;
     uv_tcp_init(loop_, tcp);
-    tcp->data = this;
+    tcp->data = ls;
+    listeners_.push_back(ls);
+    if (l.tls) {
+      ls->tls = TlsContext::server(l.tls->cert, l.tls->key, error);
+      if (!ls->tls) {
+        error = "listener " + l.name + ": " + error;
+        return UV_EINVAL;
+      }
+    }
     sockaddr_storage addr{};
     int rc = uv_ip4_addr(l.bind.host.c_str(), l.bind.port, reinterpret_cast<sockaddr_in*>(&addr));
     if (rc != 0) rc = uv_ip6_addr(l.bind.host.c_str(), l.bind.port, reinterpret_cast<sockaddr_in6*>(&addr));
     if (rc == 0) rc = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&addr), 0);
     if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), kBacklog, on_connection);
-    listeners_.push_back(tcp);
     if (rc != 0) {
       error = "listener " + l.name + " cannot listen on " + l.bind.to_string() + ": " + uv_strerror(rc);
       return rc;
@@ -201,7 +234,8 @@ int Gateway::start(std::string& error) {
     uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &len);
     int port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    log::info("listening").kv("listener", l.name).kv("bind", l.bind.to_string()).kv("port", port);
+    log::info("listening").kv("listener", l.name).kv("bind", l.bind.to_string()).kv("port", port)
+        .kv("tls", l.tls.has_value());
   }
   // Aggregation keeps one connection to the pool ready, so the first miner
   // gets work at once. Passthrough connects per miner.
@@ -221,15 +255,16 @@ int Gateway::start(std::string& error) {
 // ---------------------------------------------------------------- miners
 
 void Gateway::on_connection(uv_stream_t* server, int status) {
-  auto* gw = static_cast<Gateway*>(server->data);
+  auto* ls = static_cast<ListenerState*>(server->data);
   if (status < 0) {
-    log::warn("accept_failed").kv("error", uv_strerror(status));
+    log::warn("accept_failed").kv("listener", ls->cfg->name).kv("error", uv_strerror(status));
     return;
   }
-  gw->accept_miner(server);
+  ls->gw->accept_miner(ls);
 }
 
-void Gateway::accept_miner(uv_stream_t* server) {
+void Gateway::accept_miner(ListenerState* ls) {
+  auto* server = reinterpret_cast<uv_stream_t*>(&ls->tcp);
   auto* m = new Miner;
   m->gw = this;
   uv_tcp_init(loop_, &m->tcp);
@@ -246,6 +281,7 @@ void Gateway::accept_miner(uv_stream_t* server) {
   m->peer = peer_name(&m->tcp);
   uint64_t id = next_session_id_++;
   m->session = std::make_unique<DownstreamSession>(ctx_, id, now());
+  if (ls->tls) m->tls = std::make_unique<TlsChannel>(ls->tls, std::string());
   miners_.emplace(id, m);
   log::debug("miner_connected").kv("session", id).kv("peer", m->peer);
   uv_read_start(
@@ -254,11 +290,27 @@ void Gateway::accept_miner(uv_stream_t* server) {
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         auto* m = static_cast<Miner*>(s->data);
         if (n > 0) {
-          m->gw->miner_read(m, std::string_view(buf->base, size_t(n)));
+          if (m->tls) {
+            m->gw->miner_cipher(m, std::string_view(buf->base, size_t(n)));
+          } else {
+            m->gw->miner_read(m, std::string_view(buf->base, size_t(n)));
+          }
         } else if (n < 0) {
           m->gw->close_miner(m, n == UV_EOF ? "miner closed the connection" : uv_strerror(int(n)));
         }
       });
+}
+
+void Gateway::miner_cipher(Miner* m, std::string_view bytes) {
+  if (m->closing) return;
+  std::string plain;
+  const bool ok = m->tls->receive(bytes, plain);
+  if (m->tls->just_established())
+    log::debug("miner_tls").kv("session", m->session->id()).kv("peer", m->peer).kv("protocol", m->tls->protocol());
+  if (!plain.empty()) miner_read(m, plain);
+  if (m->closing) return;
+  flush(m);  // handshake records, or the alert that goes with a failure
+  if (!ok) close_miner(m, m->tls->established() ? m->tls->error() : "TLS handshake failed: " + m->tls->error());
 }
 
 void Gateway::miner_read(Miner* m, std::string_view bytes) {
@@ -455,9 +507,16 @@ void Gateway::forward_share(uint64_t session_id, const std::string& worker, cons
 }
 
 void Gateway::flush(Miner* m) {
-  if (!m->session->has_output() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp))) return;
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp))) return;
+  if (!m->session->has_output() && !(m->tls && m->tls->has_output())) return;
   auto* w = new MinerWrite;
   m->session->take_output(w->chunks);
+  if (m->tls) {
+    for (const OutChunk& c : w->chunks) m->tls->send(c.view());
+    w->chunks.clear();
+    m->tls->take_output(w->cipher);
+    w->bufs.push_back(uv_buf_init(w->cipher.data(), unsigned(w->cipher.size())));
+  }
   w->bufs.reserve(w->chunks.size());
   for (const OutChunk& c : w->chunks) {
     std::string_view v = c.view();
@@ -889,7 +948,8 @@ Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
         PoolState& ps = *gw->pools_[l->pool];
         log::info("pool_connecting").kv("pool", ps.cfg->name).kv("link", l->id).kv("url", ps.cfg->url);
         l->transport = ps.test_pool ? make_test_transport(gw->loop_, l, *ps.test_pool)
-                                    : make_tcp_transport(gw->loop_, l, ps.endpoint);
+                                    : make_tcp_transport(gw->loop_, l, ps.endpoint, ps.tls,
+                                                         ps.cfg->tls ? ps.cfg->tls->server_name : std::string());
         l->transport->connect();
       },
       uint64_t(delay * 1000), 0);
@@ -1166,8 +1226,9 @@ void Gateway::stop(const char* why) {
   stop_deadline_ = now() + kStopDeadlineSeconds;
   log::info("stopping").kv("reason", why).kv("miners", uint64_t(miners_.size()))
       .kv("shares_awaiting_pool", uint64_t(forwards_.size()));
-  for (uv_tcp_t* l : listeners_)
-    uv_close(reinterpret_cast<uv_handle_t*>(l), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  for (ListenerState* l : listeners_)
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
+             [](uv_handle_t* h) { delete static_cast<ListenerState*>(h->data); });
   listeners_.clear();
   // No new shares; the ones already received are hashed, answered and,
   // if good, forwarded before the miners are closed.

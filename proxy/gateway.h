@@ -20,6 +20,7 @@
 #include "protocol/test_pool.h"
 #include "protocol/upstream_session.h"
 #include "proxy/hash_pool.h"
+#include "proxy/tls.h"
 #include "proxy/transport.h"
 
 namespace hashgate {
@@ -68,8 +69,10 @@ class Gateway {
   double now() const { return double(uv_now(loop_)) / 1000.0; }
 
   // miners
+  struct ListenerState;
   static void on_connection(uv_stream_t* server, int status);
-  void accept_miner(uv_stream_t* server);
+  void accept_miner(ListenerState* ls);
+  void miner_cipher(Miner* m, std::string_view bytes);
   void miner_read(Miner* m, std::string_view bytes);
   void drain_session_events(Miner* m);
   void handle_share(Miner* m, ShareWork& work);
@@ -137,7 +140,7 @@ class Gateway {
   JobBook jobs_;
   SessionContext ctx_;
 
-  std::vector<uv_tcp_t*> listeners_;
+  std::vector<ListenerState*> listeners_;
   std::unordered_map<uint64_t, Miner*> miners_;
   std::map<uint32_t, Link*> links_;
   std::vector<std::unique_ptr<PoolState>> pools_;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "protocol/test_pool.h"
+#include "proxy/tls.h"
 
 namespace hashgate {
 namespace {
@@ -14,8 +15,9 @@ struct WriteReq {
 
 class TcpTransport final : public Transport {
  public:
-  TcpTransport(uv_loop_t* loop, TransportOwner* owner, const conf::Endpoint& ep)
-      : loop_(loop), owner_(owner), endpoint_(ep) {
+  TcpTransport(uv_loop_t* loop, TransportOwner* owner, const conf::Endpoint& ep, std::shared_ptr<TlsContext> tls,
+               std::string server_name)
+      : loop_(loop), owner_(owner), endpoint_(ep), tls_ctx_(std::move(tls)), server_name_(std::move(server_name)) {
     uv_tcp_init(loop_, &tcp_);
     tcp_.data = this;
     resolve_.data = this;
@@ -37,6 +39,15 @@ class TcpTransport final : public Transport {
 
   void write(std::string bytes) override {
     if (!connected_ || bytes.empty()) return;
+    if (tls_) {
+      if (!tls_->send(bytes)) return fail("TLS with " + endpoint_.to_string() + " failed: " + tls_->error());
+      return flush_tls();
+    }
+    send_raw(std::move(bytes));
+  }
+
+ private:
+  void send_raw(std::string bytes) {
     auto* w = new WriteReq{};
     w->data = std::move(bytes);
     uv_buf_t buf = uv_buf_init(w->data.data(), unsigned(w->data.size()));
@@ -48,6 +59,13 @@ class TcpTransport final : public Transport {
     }
   }
 
+  void flush_tls() {
+    std::string out;
+    tls_->take_output(out);
+    if (!out.empty()) send_raw(std::move(out));
+  }
+
+ public:
   void close() override {
     owner_ = nullptr;
     if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_));
@@ -56,12 +74,13 @@ class TcpTransport final : public Transport {
   }
 
  private:
+  // The stream is over: tell the owner once, and close (the owner forgets
+  // the transport on on_disconnected; the handle frees it).
   void fail(const std::string& reason) {
     connected_ = false;
-    if (TransportOwner* o = owner_) {
-      owner_ = nullptr;
-      o->on_disconnected(reason);
-    }
+    TransportOwner* o = owner_;
+    close();
+    if (o) o->on_disconnected(reason);
   }
 
   static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
@@ -82,8 +101,15 @@ class TcpTransport final : public Transport {
     if (!self->owner_) return;
     if (status < 0) return self->fail(std::string("connect to ") + self->endpoint_.to_string() + " failed: " + uv_strerror(status));
     uv_tcp_nodelay(&self->tcp_, 1);
-    self->connected_ = true;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), on_alloc, on_read);
+    if (self->tls_ctx_) {
+      // The owner hears "connected" once the handshake (and the pin check) passed.
+      self->tls_ = std::make_unique<TlsChannel>(self->tls_ctx_, self->server_name_);
+      self->tls_->start();
+      self->flush_tls();
+      return;
+    }
+    self->connected_ = true;
     self->owner_->on_connected();
   }
 
@@ -94,8 +120,26 @@ class TcpTransport final : public Transport {
 
   static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     auto* self = static_cast<TcpTransport*>(s->data);
+    if (n > 0 && self->owner_ && self->tls_) return self->tls_read(std::string_view(buf->base, size_t(n)));
     if (n > 0 && self->owner_) self->owner_->on_data(std::string_view(buf->base, size_t(n)));
+    if (n < 0 && self->tls_ && !self->tls_->established())
+      return self->fail("TLS handshake with " + self->endpoint_.to_string() +
+                        " failed: the pool closed the connection during the handshake");
     if (n < 0) self->fail(n == UV_EOF ? "pool closed the connection" : std::string("read failed: ") + uv_strerror(int(n)));
+  }
+
+  void tls_read(std::string_view cipher) {
+    std::string plain;
+    bool ok = tls_->receive(cipher, plain);
+    flush_tls();  // handshake replies, alerts
+    if (!ok)
+      return fail((tls_->established() ? "TLS with " : "TLS handshake with ") + endpoint_.to_string() +
+                  " failed: " + tls_->error());
+    if (tls_->just_established()) {
+      connected_ = true;
+      if (owner_) owner_->on_connected();
+    }
+    if (!plain.empty() && owner_) owner_->on_data(plain);
   }
 
   static void on_written(uv_write_t* req, int status) {
@@ -119,6 +163,9 @@ class TcpTransport final : public Transport {
   uv_loop_t* loop_;
   TransportOwner* owner_;
   conf::Endpoint endpoint_;
+  std::shared_ptr<TlsContext> tls_ctx_;
+  std::string server_name_;
+  std::unique_ptr<TlsChannel> tls_;
   uv_tcp_t tcp_;
   uv_getaddrinfo_t resolve_;
   uv_connect_t connect_;
@@ -190,8 +237,9 @@ class TestTransport final : public Transport {
 
 }  // namespace
 
-Transport* make_tcp_transport(uv_loop_t* loop, TransportOwner* owner, const conf::Endpoint& endpoint) {
-  return new TcpTransport(loop, owner, endpoint);
+Transport* make_tcp_transport(uv_loop_t* loop, TransportOwner* owner, const conf::Endpoint& endpoint,
+                              std::shared_ptr<TlsContext> tls, const std::string& server_name) {
+  return new TcpTransport(loop, owner, endpoint, std::move(tls), server_name.empty() ? endpoint.host : server_name);
 }
 
 Transport* make_test_transport(uv_loop_t* loop, TransportOwner* owner, TestPool& pool) {

@@ -1,4 +1,4 @@
-// A byte stream to a pool: plain TCP, or the in-process test pool. The
+// A byte stream to a pool: plain TCP, TLS over TCP, or the in-process test pool. The
 // owner gets its callbacks on the loop thread. A transport is closed with
 // close(); it frees itself once libuv has released its handles, so the
 // owner may forget it right after calling close().
@@ -15,6 +15,7 @@
 namespace hashgate {
 
 class TestPool;
+class TlsContext;
 
 class TransportOwner {
  public:
@@ -37,7 +38,10 @@ class Transport {
   virtual void poll() {}
 };
 
-Transport* make_tcp_transport(uv_loop_t* loop, TransportOwner* owner, const conf::Endpoint& endpoint);
+// With `tls`, the stream is TLS and on_connected() waits for the handshake;
+// `server_name` (SNI and the checked name) defaults to the endpoint's host.
+Transport* make_tcp_transport(uv_loop_t* loop, TransportOwner* owner, const conf::Endpoint& endpoint,
+                              std::shared_ptr<TlsContext> tls = nullptr, const std::string& server_name = {});
 Transport* make_test_transport(uv_loop_t* loop, TransportOwner* owner, TestPool& pool);
 
 }  // namespace hashgate

@@ -13,6 +13,7 @@ Prints one JSON line {"port": N} on stdout once listening.
 """
 import argparse
 import asyncio
+import ssl
 import json
 import os
 import random
@@ -280,6 +281,8 @@ async def main():
     p.add_argument("--reconnect-host", default="", help="host in that client.reconnect (empty: the same host)")
     p.add_argument("--first-job-delay", type=float, default=0,
                    help="send no job to anyone for this many seconds after start")
+    p.add_argument("--tls-cert", default=None, help="serve stratum+ssl with this certificate (PEM)")
+    p.add_argument("--tls-key", default=None)
     p.add_argument("--report", default=None)
     p.add_argument("--duration", type=float, default=0)
     args = p.parse_args()
@@ -287,7 +290,11 @@ async def main():
         args.nbits = "1e0ffff0" if args.algorithm == "scrypt" else "1d00ffff"
     pool = Pool(args)
     pool.make_job(True)
-    server = await asyncio.start_server(lambda r, w: Conn(pool, r, w).run(), args.host, args.port)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    server = await asyncio.start_server(lambda r, w: Conn(pool, r, w).run(), args.host, args.port, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     print(json.dumps({"port": port}), flush=True)
     stop = asyncio.Event()

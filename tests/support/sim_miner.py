@@ -11,6 +11,7 @@ writes a JSON report of what every miner saw.
 """
 import argparse
 import asyncio
+import ssl
 import json
 import os
 import random
@@ -55,6 +56,7 @@ class Miner:
         self.reconnects = 0
         self.set_extranonce_count = 0
         self.deadline = None
+        self.tls_version = None
 
     def report(self):
         return {
@@ -65,7 +67,7 @@ class Miner:
             "submitted": self.submitted, "accepted": self.accepted, "rejected": self.rejected,
             "errors": self.errors[:20], "shares": self.shares, "closed_by_server": self.closed,
             "job_times": self.job_times, "reconnects": self.reconnects,
-            "set_extranonce": self.set_extranonce_count,
+            "set_extranonce": self.set_extranonce_count, "tls_version": self.tls_version,
         }
 
     def send(self, method, params, kind=None):
@@ -86,8 +88,14 @@ class Miner:
         if a.source_ips:
             ips = a.source_ips.split(",")
             local = (ips[self.idx % len(ips)], 0)
+        tls = None
+        if a.tls_ca:
+            tls = ssl.create_default_context(cafile=a.tls_ca)
         self.reader, self.writer = await asyncio.open_connection(a.host, a.port, local_addr=local,
-                                                                 limit=1 << 20)
+                                                                 limit=1 << 20, ssl=tls,
+                                                                 server_hostname=a.tls_name if tls else None)
+        if tls:
+            self.tls_version = self.writer.get_extra_info("ssl_object").version()
         self.closed = False
         self.reconnect_wait = None
         self.subscribed = asyncio.Event()
@@ -269,6 +277,8 @@ async def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--tls-ca", default=None, help="connect with TLS, trusting this CA file")
+    p.add_argument("--tls-name", default="localhost", help="the name checked in the gateway's certificate")
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--algorithm", choices=["sha256d", "scrypt"], default="scrypt")
     p.add_argument("--shares", type=int, default=3, help="valid shares each miner finds before it stops")

@@ -66,10 +66,40 @@ TEST_CASE("errors name the file, the line and the key path") {
   CHECK(e.find("listeners[0].bind: must be host:port") != std::string::npos);
   e = error_of("listeners:\n  - name: a\n    bind: 1.2.3.4:1\n");
   CHECK(e == "t.yaml:1: pools: is required: at least one pool");
-  e = error_of(std::string(kGood).replace(std::string(kGood).find("stratum+tcp"), 11, "stratum+ssl"));
-  CHECK(e.find("t.yaml:7: pools[0].url: TLS pools (stratum+ssl://) are not available") == 0);
   e = error_of("a: [\n");
   CHECK(e.find("invalid YAML") != std::string::npos);
+}
+
+TEST_CASE("TLS pools and listeners") {
+  const std::string ssl = std::string(kGood).replace(std::string(kGood).find("stratum+tcp"), 11, "stratum+ssl");
+  Config c = load_string(ssl, "t.yaml");
+  REQUIRE(c.pools[0].tls.has_value());
+  CHECK(c.pools[0].scheme == PoolScheme::kSsl);
+  CHECK(c.pools[0].tls->verify);
+  CHECK(c.pools[0].tls->ca.empty());  // the system's CAs
+  CHECK(!load_string(kGood, "t.yaml").pools[0].tls.has_value());
+  auto pool_tls = [&](const std::string& base, const std::string& tls) {
+    std::string y = base;
+    return y.insert(y.find("    password:"), "    tls: " + tls + "\n");
+  };
+  c = load_string(pool_tls(ssl, "{pin_sha256: 'AB:cd:" + std::string(60, 'e') + "', verify: false, server_name: p.example}"),
+                  "t.yaml");
+  REQUIRE(c.pools[0].tls->pins.size() == 1);
+  CHECK(c.pools[0].tls->pins[0][0] == 0xab);
+  CHECK(c.pools[0].tls->pins[0][1] == 0xcd);
+  CHECK(c.pools[0].tls->pins[0][31] == 0xee);
+  CHECK(!c.pools[0].tls->verify);
+  CHECK(c.pools[0].tls->server_name == "p.example");
+  CHECK(error_of(pool_tls(ssl, "{verify: false}")) ==
+        "t.yaml:9: pools[0].tls.verify: false needs pin_sha256: otherwise any certificate would be accepted");
+  CHECK(error_of(pool_tls(ssl, "{pin_sha256: abc}")).find("pools[0].tls.pin_sha256: must be 64 hex digits") !=
+        std::string::npos);
+  CHECK(error_of(pool_tls(ssl, "{ca: /nonexistent/ca.pem}")) == "t.yaml:9: pools[0].tls.ca: cannot read '/nonexistent/ca.pem'");
+  CHECK(error_of(pool_tls(ssl, "{cafile: x}")).find("pools[0].tls.cafile: unknown key") != std::string::npos);
+  CHECK(error_of(pool_tls(kGood, "{ca: x}")) == "t.yaml:9: pools[0].tls: is only for stratum+ssl:// pools");
+  std::string listener = kGood;
+  listener.insert(listener.find("pools:"), "    tls: {cert: /nonexistent/c.pem, key: /nonexistent/k.pem}\n");
+  CHECK(error_of(listener) == "t.yaml:5: listeners[0].tls.cert: cannot read '/nonexistent/c.pem'");
 }
 
 TEST_CASE("environment substitution") {
