@@ -18,6 +18,10 @@ namespace {
 
 constexpr double kStopDeadlineSeconds = 5;
 constexpr int kBacklog = 1024;
+// Bad shares in a row on the new space before a miner is taken to ignore
+// mining.set_extranonce (a share of an honest miner is good by construction).
+constexpr unsigned kBadSharesAfterMove = 3;
+constexpr size_t kMaxRemembered = 100000;
 
 // One read buffer for the whole loop: sessions copy what they read into
 // their framer at once, so idle miners hold no read buffer of their own.
@@ -91,6 +95,10 @@ struct Gateway::Miner {
   bool has_prefix = false;
   bool closing = false;
   double close_at = 0;  // after client.reconnect: closed then if still here
+  // After mining.set_extranonce: whether the miner works in its new space
+  // shows in its next shares. Bad ones (hashed as the new space says) count.
+  bool checking_move = false;
+  unsigned bad_after_move = 0;
 };
 
 struct Gateway::Link final : TransportOwner {
@@ -345,6 +353,8 @@ void Gateway::drain_session_events(Miner* m) {
         } else if (!ws.empty()) {
           st = &workers_[ws.front()];
         }
+        if (m->checking_move && ev.error.code != ErrorCode::kStaleJob && ev.error.code != ErrorCode::kDuplicateShare)
+          note_share_after_move(m, false);
         if (st) {
           ++st->rejected;
           switch (ev.error.code) {
@@ -459,6 +469,7 @@ void Gateway::judge_share(ShareWork& work, const std::string& worker, const Hash
   if (m) {
     v = m->session->complete_share(work, hash, now());
     flush(m);
+    if (m->checking_move && work.job->link_id == m->link_id) note_share_after_move(m, v.accepted);
   } else {
     // The miner left while its share was hashed: the share is still good work.
     v.accepted = meets(hash, target_from_difficulty(algo_, work.difficulty));
@@ -484,6 +495,36 @@ void Gateway::judge_share(ShareWork& work, const std::string& worker, const Hash
         .kv("hash", hex_reversed(sha256d_header(work.header.data())));
   }
   if (v.forward || v.block) forward_share(work.session_id, worker, work, v.block);
+}
+
+bool Gateway::can_move_in_place(const Miner* m) const {
+  if (!m->session->extranonce_subscribed()) return false;
+  for (const std::string& w : m->session->workers())
+    if (ignores_set_extranonce_.count(w)) return false;
+  return true;
+}
+
+void Gateway::note_share_after_move(Miner* m, bool good) {
+  if (good) {
+    m->checking_move = false;  // it works in the new space
+    return;
+  }
+  if (++m->bad_after_move < kBadSharesAfterMove) return;
+  // Its shares still hash as the old space: the firmware took the
+  // subscription but ignores the change. Remembered by worker name (the
+  // reconnected session is new), and this one is moved by reconnect now.
+  m->checking_move = false;
+  const auto& ws = m->session->workers();
+  for (const std::string& w : ws)
+    if (ignores_set_extranonce_.size() < kMaxRemembered) ignores_set_extranonce_.insert(w);
+  log::warn("miner_ignores_set_extranonce")
+      .kv("session", m->session->id())
+      .kv("peer", m->peer)
+      .kv("worker", ws.empty() ? std::string("-") : ws.front())
+      .kv("bad_shares", m->bad_after_move)
+      .kv("action", "client.reconnect now and from now on");
+  unbind_miner(m);
+  move_session(m);
 }
 
 void Gateway::forward_share(uint64_t session_id, const std::string& worker, const ShareWork& work, bool block) {
@@ -739,7 +780,7 @@ void Gateway::rebalance_weights() {
     if (l->pool != over) continue;
     for (uint64_t sid : l->sessions) {
       auto it = miners_.find(sid);
-      if (it == miners_.end() || !it->second->session->extranonce_subscribed()) continue;
+      if (it == miners_.end() || !can_move_in_place(it->second)) continue;
       Miner* m = it->second;
       Link* to = ready_link(under, true);
       auto prefix = to->prefixes->allocate();
@@ -825,7 +866,7 @@ void Gateway::resplit_link(Link* l) {
     m->link_id = 0;
     m->session->unbind();
     auto prefix = l->prefixes->allocate();
-    if (prefix && m->session->extranonce_subscribed()) {
+    if (prefix && can_move_in_place(m)) {
       place_session(l, m, *prefix, true);
     } else {
       if (prefix) l->prefixes->release(*prefix);
@@ -903,7 +944,7 @@ void Gateway::move_session(Miner* m) {
     assign_upstream(m);
     return;
   }
-  if (m->session->extranonce_subscribed()) {
+  if (can_move_in_place(m)) {
     place_session(l, m, *l->prefixes->allocate(), true);
     log::info("miner_moved").kv("session", sid).kv("peer", m->peer).kv("pool", pools_[l->pool]->cfg->name)
         .kv("how", "set_extranonce");
@@ -1127,6 +1168,8 @@ void Gateway::place_session(Link* l, Miner* m, uint32_t prefix, bool in_place) {
   m->has_prefix = true;
   l->sessions.insert(m->session->id());
   if (in_place) {
+    m->checking_move = true;
+    m->bad_after_move = 0;
     m->session->send_set_extranonce(make_binding(l, prefix), now());
   } else {
     m->session->bind(make_binding(l, prefix), now());

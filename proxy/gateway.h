@@ -102,6 +102,9 @@ class Gateway {
   // in place (set_extranonce) when it subscribed to extranonce changes,
   // otherwise by client.reconnect; without a usable pool it waits.
   void move_session(Miner* m);
+  // Moved by mining.set_extranonce: subscribed to it, and not known to ignore it.
+  bool can_move_in_place(const Miner* m) const;
+  void note_share_after_move(Miner* m, bool good);
   // The pool changed the connection's extranonce: re-split every session.
   void resplit_link(Link* l);
   // The pool asked for a reconnect: leave this connection without counting
@@ -162,6 +165,7 @@ class Gateway {
   std::vector<size_t> pool_order_;  // pool indexes by priority
   size_t active_pool_ = 0;
   std::unordered_set<uint64_t> orphans_;  // sessions waiting for a usable pool
+  std::unordered_set<std::string> ignores_set_extranonce_;  // worker names
 
   uv_timer_t tick_;
   uv_timer_t link_check_;  // pool health, four times a second

@@ -155,8 +155,10 @@ def failover_scenario(hashgate, mode):
           (restart_at - kill_at, b_rep["counts"]["accepted"], a2_rep["counts"]["accepted"]))
 
 
-def pool_message_scenario(hashgate, pool_args, extra_failover=None):
-    """Pool A sends something 6 s after it started; returns what everyone saw."""
+def pool_message_scenario(hashgate, pool_args, extra_failover=None, duration=12, ignoring=0):
+    """Pool A sends something 6 s after it started; returns what everyone saw.
+    With `ignoring`, that many more miners subscribe to extranonce changes
+    and ignore them (their report is the fourth value returned)."""
     d = tempfile.mkdtemp(prefix="hashgate-poolmsg-")
     a, a_port = start_pool("a", 0, os.path.join(d, "a.json"), pool_args)
     b, b_port = start_pool("b", 0, os.path.join(d, "b.json"))
@@ -181,14 +183,19 @@ def pool_message_scenario(hashgate, pool_args, extra_failover=None):
     try:
         port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
                             and json.loads(l)["port"])
-        reports = [os.path.join(d, "m_sub.json"), os.path.join(d, "m_plain.json")]
-        common = ["--port", str(port), "--count", "10", "--algorithm", "sha256d", "--duration", "12", "--timeout", "60"]
-        miners = [subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[0],
+        reports = [os.path.join(d, "m_sub.json"), os.path.join(d, "m_plain.json"), os.path.join(d, "m_ign.json")]
+        common = ["--port", str(port), "--algorithm", "sha256d", "--duration", str(duration), "--timeout", "60"]
+        miners = [subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[0], "--count", "10",
                                     "--worker-prefix", "sub.", "--extranonce-subscribe"] + common,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
-                  subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[1],
+                  subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[1], "--count", "10",
                                     "--worker-prefix", "plain.", "--seed", "2"] + common,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
+        if ignoring:
+            miners.append(subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--report", reports[2],
+                                            "--count", str(ignoring), "--worker-prefix", "ignoring.", "--seed", "3",
+                                            "--extranonce-subscribe", "--ignore-set-extranonce"] + common,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         for p in miners:
             _, err = p.communicate(timeout=90)
             check(p.returncode == 0, "sim_miner failed: %s" % err[-1500:])
@@ -201,8 +208,11 @@ def pool_message_scenario(hashgate, pool_args, extra_failover=None):
                 pass
     sub = json.load(open(reports[0]))["miners"]
     plain = json.load(open(reports[1]))["miners"]
-    return events(gw.err_lines), sub, plain, json.load(open(os.path.join(d, "a.json"))), \
-        json.load(open(os.path.join(d, "b.json")))
+    out = (events(gw.err_lines), sub, plain, json.load(open(os.path.join(d, "a.json"))),
+           json.load(open(os.path.join(d, "b.json"))))
+    if ignoring:
+        out += (json.load(open(reports[2]))["miners"],)
+    return out
 
 
 def test_pool_set_extranonce(hashgate):
@@ -223,6 +233,32 @@ def test_pool_set_extranonce(hashgate):
     check(c["other"] == 0 and c["low_difficulty"] == 0 and c["duplicate"] == 0, "pool rejected shares: %s" % c)
     print("set_extranonce: %d shares in the new space; re-split in place: %d miners, reconnected: %d" %
           (len(after), len(sub), len(plain)))
+
+
+def test_set_extranonce_ignored(hashgate):
+    """Miners that subscribe to extranonce changes but ignore them: their bad
+    shares after the first change give them away; they get client.reconnect,
+    and at the second change they get client.reconnect at once."""
+    evs, sub, plain, a, b, ign = pool_message_scenario(hashgate, ["--set-extranonce-after", "6,13"],
+                                                        duration=19, ignoring=4)
+    check(len(a["events"]) == 2, "the pool changed extranonce1 %d times, expected 2" % len(a["events"]))
+    second = a["events"][1]["at"]
+    flagged = [e for e in evs if e.get("event") == "miner_ignores_set_extranonce"]
+    check(sorted(e["worker"] for e in flagged) == sorted(m["worker"] for m in ign),
+          "flagged %s, expected each ignoring miner once" % [e["worker"] for e in flagged])
+    for m in ign:
+        check(m["set_extranonce"] == 1, "%s got set_extranonce %d times: it should be told only once" %
+              (m["worker"], m["set_extranonce"]))
+        check(m["reconnects"] >= 2, "%s reconnected %d times, expected after each change" % (m["worker"], m["reconnects"]))
+        g = gap_around(m["job_times"], second)
+        check(g is not None and g <= 5.0, "%s waited %s s for work after the second change" % (m["worker"], g))
+    for m in sub:
+        check(m["set_extranonce"] == 2 and m["reconnects"] == 0, "%s: %s" %
+              (m["worker"], {k: m[k] for k in ("set_extranonce", "reconnects")}))
+    c = a["counts"]
+    check(c["other"] == 0 and c["low_difficulty"] == 0, "bad shares reached the pool: %s" % c)
+    print("set_extranonce ignored: %d miners flagged after %s bad shares; at the second change they were "
+          "reconnected at once" % (len(flagged), sorted({e["bad_shares"] for e in flagged})))
 
 
 def test_pool_client_reconnect(hashgate):
@@ -377,7 +413,7 @@ def test_backoff_schedule(hashgate):
 
 
 TESTS = {"primary_killed": test_primary_killed, "primary_silent": test_primary_silent,
-         "primary_garbage": test_primary_garbage, "pool_set_extranonce": test_pool_set_extranonce,
+         "primary_garbage": test_primary_garbage, "pool_set_extranonce": test_pool_set_extranonce, "set_extranonce_ignored": test_set_extranonce_ignored,
          "pool_client_reconnect": test_pool_client_reconnect,
          "pool_reconnect_elsewhere_refused": test_pool_reconnect_elsewhere_refused,
          "weights_70_30": test_weights_70_30, "backoff_schedule": test_backoff_schedule}

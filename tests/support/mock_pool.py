@@ -274,8 +274,8 @@ async def main():
                    help="after --fault-after seconds: stop answering and sending jobs (silent), or answer everything "
                         "with garbage and send garbage lines (garbage); the sockets stay open")
     p.add_argument("--fault-after", type=float, default=0)
-    p.add_argument("--set-extranonce-after", type=float, default=0,
-                   help="once, after this many seconds: give every connection a new extranonce1, then a clean job")
+    p.add_argument("--set-extranonce-after", default="",
+                   help="at these seconds (comma-separated): give every connection a new extranonce1, then a clean job")
     p.add_argument("--reconnect-after", type=float, default=0,
                    help="once, after this many seconds: send client.reconnect to every connection")
     p.add_argument("--reconnect-host", default="", help="host in that client.reconnect (empty: the same host)")
@@ -340,8 +340,8 @@ async def main():
 
     if args.first_job_delay:
         asyncio.create_task(later(args.first_job_delay, first_job))
-    if args.set_extranonce_after:
-        asyncio.create_task(later(args.set_extranonce_after, new_extranonce))
+    for at in (float(x) for x in args.set_extranonce_after.split(",") if x):
+        asyncio.create_task(later(at, new_extranonce))
     if args.reconnect_after:
         asyncio.create_task(later(args.reconnect_after, reconnect))
     if args.duration:

@@ -171,9 +171,11 @@ class Miner:
         elif method == "mining.set_difficulty":
             self.difficulty = float(msg["params"][0])
         elif method == "mining.set_extranonce":
+            self.set_extranonce_count += 1
+            if self.args.ignore_set_extranonce:
+                return  # like firmware that accepts the subscription and then ignores the change
             self.extranonce1 = bytes.fromhex(msg["params"][0])
             self.extranonce2_size = int(msg["params"][1])
-            self.set_extranonce_count += 1
             self.job = None  # the next notify is for the new space
         elif method == "mining.set_version_mask":
             self.mask = int(msg["params"][0], 16)
@@ -277,6 +279,8 @@ async def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--ignore-set-extranonce", action="store_true",
+                   help="subscribe to extranonce changes, then ignore mining.set_extranonce")
     p.add_argument("--tls-ca", default=None, help="connect with TLS, trusting this CA file")
     p.add_argument("--tls-name", default="localhost", help="the name checked in the gateway's certificate")
     p.add_argument("--count", type=int, default=1)
