@@ -192,11 +192,16 @@ void DownstreamSession::answer_pending() {
 }
 
 void DownstreamSession::send_set_extranonce(const Binding& b, double now) {
+  // The same space again (a pool session resumed on a new connection): the
+  // miner keeps its extranonce and only needs the new connection's jobs.
+  const bool same_space = !binding_.extranonce1.empty() && b.extranonce1 == binding_.extranonce1 &&
+                          b.extranonce2_size == binding_.extranonce2_size;
   binding_ = b;
   bound_ = true;
   wants_upstream_ = false;
   sent_ = {};
-  write_set_extranonce(owned_out(), b.extranonce1, b.extranonce2_size);
+  clean_next_ = true;
+  if (!same_space) write_set_extranonce(owned_out(), b.extranonce1, b.extranonce2_size);
   if (session_mask_ & ~b.version_mask) {
     session_mask_ &= b.version_mask;
     write_set_version_mask(owned_out(), session_mask_);
@@ -217,7 +222,8 @@ void DownstreamSession::on_job(const JobRef& job, bool force_clean) {
     announced_difficulty_ = d;
   }
   OutChunk chunk;
-  chunk.shared = (force_clean || job->params.clean_jobs) ? job->notify_line_clean : job->notify_line;
+  chunk.shared = (force_clean || clean_next_ || job->params.clean_jobs) ? job->notify_line_clean : job->notify_line;
+  clean_next_ = false;
   out_.push_back(std::move(chunk));
   sent_[sent_next_] = SentJob{job->seq, d};
   sent_next_ = (sent_next_ + 1) % sent_.size();

@@ -167,6 +167,7 @@ class DownstreamSession {
 
   bool subscribed_ = false;
   bool bound_ = false;
+  bool clean_next_ = false;  // the binding changed: the next job replaces all work
   bool wants_upstream_ = false;
   bool closing_ = false;
   bool extranonce_subscribed_ = false;

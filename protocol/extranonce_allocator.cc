@@ -24,6 +24,20 @@ std::optional<uint32_t> PrefixAllocator::allocate() {
   return p;
 }
 
+bool PrefixAllocator::take(uint32_t prefix) {
+  if (prefix >= capacity_) return false;
+  if (prefix < next_) {
+    auto it = std::find(free_.begin(), free_.end(), prefix);
+    if (it == free_.end()) return false;  // in use or quarantined
+    free_.erase(it);
+  } else {
+    for (uint64_t p = next_; p < prefix; ++p) free_.push_back(uint32_t(p));
+    next_ = uint64_t(prefix) + 1;
+  }
+  ++in_use_;
+  return true;
+}
+
 void PrefixAllocator::release(uint32_t prefix) {
   quarantine_.push_back(prefix);
   --in_use_;

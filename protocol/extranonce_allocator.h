@@ -15,6 +15,9 @@ class PrefixAllocator {
   PrefixAllocator(uint32_t prefix_bytes, uint64_t max_sessions);
 
   std::optional<uint32_t> allocate();
+  // Claims one given prefix (a resumed pool session puts each miner back on
+  // its own); false when it is taken or out of range.
+  bool take(uint32_t prefix);
   void release(uint32_t prefix);
   // A clean job retires every old job: quarantined prefixes are free again.
   void on_clean_job();

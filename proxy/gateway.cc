@@ -22,6 +22,9 @@ constexpr int kBacklog = 1024;
 // mining.set_extranonce (a share of an honest miner is good by construction).
 constexpr unsigned kBadSharesAfterMove = 3;
 constexpr size_t kMaxRemembered = 100000;
+// A lost pool connection that had a session id: its miners that cannot move
+// in place wait this long for a resumed subscription before client.reconnect.
+constexpr double kResumeWindowSeconds = 1.5;
 
 // One read buffer for the whole loop: sessions copy what they read into
 // their framer at once, so idle miners hold no read buffer of their own.
@@ -75,6 +78,14 @@ struct Gateway::PoolState {
   std::unique_ptr<TestPool> test_pool;
   std::shared_ptr<TlsContext> tls;  // stratum+ssl://
   CircuitBreaker breaker;
+  // Subscriptions of lost connections, offered back to the pool once each.
+  struct Resumable {
+    std::string session_id;
+    Bytes extranonce1;
+    uint32_t extranonce2_size = 0;
+    double until = 0;
+  };
+  std::vector<Resumable> resumable;
 };
 
 struct Gateway::ListenerState {
@@ -99,6 +110,11 @@ struct Gateway::Miner {
   // shows in its next shares. Bad ones (hashed as the new space says) count.
   bool checking_move = false;
   unsigned bad_after_move = 0;
+  // Waiting for its lost connection's subscription to be resumed.
+  double held_until = 0;
+  size_t held_pool = 0;
+  Bytes held_extranonce1;
+  uint32_t held_prefix = 0;
 };
 
 struct Gateway::Link final : TransportOwner {
@@ -111,6 +127,7 @@ struct Gateway::Link final : TransportOwner {
   std::vector<uint64_t> waiting;            // sessions waiting for the subscription
   std::unordered_set<uint64_t> sessions;    // bound sessions
   uint64_t owner_session = 0;               // passthrough: the one miner
+  std::optional<PoolState::Resumable> resuming;  // the subscription this connection asked back
   bool owner_left = false;                  // passthrough: kept only for the answers still due
   unsigned hashing = 0;                     // shares on this link's jobs being hashed
   std::vector<std::pair<RpcId, AuthorizeParams>> pending_auth;  // passthrough
@@ -127,7 +144,7 @@ struct Gateway::Link final : TransportOwner {
   void on_data(std::string_view b) override { gw->link_data(this, b); }
   void on_disconnected(const std::string& r) override {
     transport = nullptr;  // it is closing itself
-    gw->link_lost(this, r);
+    gw->link_lost(this, r, true);
   }
 };
 
@@ -932,6 +949,11 @@ void Gateway::unbind_miner(Miner* m) {
 void Gateway::move_session(Miner* m) {
   if (m->closing || stopping_) return;
   const uint64_t sid = m->session->id();
+  if (m->held_until > now()) {
+    orphans_.insert(sid);  // its pool session may be resumed; retried every tick
+    return;
+  }
+  m->held_until = 0;
   auto pool = serving_pool();
   if (pool) pool = weighted_pick(*pool);
   Link* l = pool ? ready_link(*pool, true) : nullptr;
@@ -972,6 +994,15 @@ Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
     o.password = ps.cfg->password;
   }
   o.version_mask = cfg_.version_rolling.enabled ? cfg_.version_rolling.mask : 0;
+  if (!owner_session) {
+    auto& rs = ps.resumable;
+    rs.erase(std::remove_if(rs.begin(), rs.end(), [&](const auto& r) { return r.until < now(); }), rs.end());
+    if (!rs.empty()) {
+      l->resuming = rs.front();
+      rs.erase(rs.begin());
+      o.resume_session_id = l->resuming->session_id;
+    }
+  }
   l->session = std::make_unique<UpstreamSession>(pool_parser_, o);
   uv_timer_init(loop_, &l->connect_timer);
   l->connect_timer.data = l;
@@ -1139,6 +1170,7 @@ void Gateway::link_subscribed(Link* l) {
         .kv("pool_extranonce2_size", uint64_t(sub.extranonce2_size))
         .kv("miner_extranonce2_size", uint64_t(sub.extranonce2_size - p));
   l->subscribed = true;
+  if (l->resuming) resume_sessions(l);
   std::vector<uint64_t> waiting;
   waiting.swap(l->waiting);
   for (uint64_t sid : waiting) {
@@ -1160,6 +1192,41 @@ void Gateway::link_subscribed(Link* l) {
   l->pending_auth.clear();
 }
 
+void Gateway::resume_sessions(Link* l) {
+  const PoolState::Resumable r = *l->resuming;
+  l->resuming.reset();
+  const auto& sub = l->session->subscription();
+  const std::string& pool = pools_[l->pool]->cfg->name;
+  if (sub.extranonce1 != r.extranonce1 || sub.extranonce2_size != r.extranonce2_size) {
+    log::info("pool_session_not_resumed").kv("pool", pool).kv("link", l->id).kv("session_id", r.session_id);
+    return;  // the held miners move when their wait ends
+  }
+  uint64_t n = 0;
+  std::vector<Miner*> held;
+  for (auto& [sid, m] : miners_)
+    if (m->held_until > 0 && m->held_pool == l->pool && m->held_extranonce1 == r.extranonce1 && !m->link_id)
+      held.push_back(m);
+  for (Miner* m : held) {
+    m->held_until = 0;
+    if (!l->prefixes->take(m->held_prefix)) continue;  // moves like any other
+    orphans_.erase(m->session->id());
+    place_session(l, m, m->held_prefix, true);  // the same space: no message, the next job is clean
+    ++n;
+  }
+  log::info("pool_session_resumed").kv("pool", pool).kv("link", l->id).kv("session_id", r.session_id)
+      .kv("miners_kept", n);
+}
+
+void Gateway::release_held(size_t pool) {
+  std::vector<Miner*> held;
+  for (auto& [sid, m] : miners_)
+    if (m->held_until > 0 && m->held_pool == pool) held.push_back(m);
+  for (Miner* m : held) {
+    m->held_until = 0;
+    if (!m->link_id) move_session(m);
+  }
+}
+
 void Gateway::bind_session(Link* l, Miner* m) { place_session(l, m, *l->prefixes->allocate(), false); }
 
 void Gateway::place_session(Link* l, Miner* m, uint32_t prefix, bool in_place) {
@@ -1178,7 +1245,7 @@ void Gateway::place_session(Link* l, Miner* m, uint32_t prefix, bool in_place) {
   flush(m);
 }
 
-void Gateway::link_lost(Link* l, const std::string& reason) {
+void Gateway::link_lost(Link* l, const std::string& reason, bool dropped) {
   if (l->dead) return;
   l->dead = true;
   PoolState& ps = *pools_[l->pool];
@@ -1204,6 +1271,26 @@ void Gateway::link_lost(Link* l, const std::string& reason) {
   std::vector<uint64_t> waiting;
   waiting.swap(l->waiting);
   const bool passthrough = l->owner_session != 0;
+  const SubscribeResult& sub = l->session->subscription();
+  if (l->resuming) release_held(l->pool);  // the resume attempt itself failed
+  // Only a dropped connection is worth resuming: a pool that went silent
+  // or talks garbage is failed over at once.
+  if (dropped && !passthrough && !stopping_ && l->subscribed && !sub.session_id.empty() &&
+      ps.breaker.retry_at() < now() + kResumeWindowSeconds) {
+    // Offer the pool its session back; the miners that would need a
+    // reconnect wait for it a moment, keeping their prefix.
+    const double until = now() + kResumeWindowSeconds;
+    ps.resumable.push_back({sub.session_id, sub.extranonce1, sub.extranonce2_size, until});
+    for (uint64_t sid : bound) {
+      auto mit = miners_.find(sid);
+      if (mit == miners_.end() || can_move_in_place(mit->second) || !mit->second->has_prefix) continue;
+      Miner* m = mit->second;
+      m->held_until = until;
+      m->held_pool = l->pool;
+      m->held_extranonce1 = sub.extranonce1;
+      m->held_prefix = m->prefix;
+    }
+  }
   dispose_link(l);
   if (stopping_) return maybe_finish_stop();
   maintain_links();

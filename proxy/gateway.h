@@ -117,12 +117,19 @@ class Gateway {
   Link* open_link(size_t pool_index, uint64_t owner_session);
   void link_connected(Link* l);
   void link_data(Link* l, std::string_view bytes);
-  void link_lost(Link* l, const std::string& reason);
+  // `dropped`: the pool's side ended the connection (not a timeout or
+  // garbage judged here); only then is its session offered for resume.
+  void link_lost(Link* l, const std::string& reason, bool dropped = false);
   void dispose_link(Link* l);
   // A passthrough connection whose miner left goes once nothing is owed on it.
   void retire_if_done(Link* l);
   void handle_link_event(Link* l, struct UpstreamEvent& ev);
   void link_subscribed(Link* l);
+  // The pool gave back a lost connection's subscription: its held miners
+  // return to their own prefixes without being told anything.
+  void resume_sessions(Link* l);
+  // The resume cannot happen: the held miners move now.
+  void release_held(size_t pool);
   void bind_session(Link* l, Miner* m);
   // Gives `m` the slice `prefix` of `l`: answering its subscribe (bind), or
   // in place on its connection (set_extranonce) when it moves.

@@ -22,7 +22,7 @@ from harness import PY, SUPPORT, Failure, Proc, check, events, run, to_yaml  # n
 def start_pool(name, port, report, extra=()):
     p = Proc([PY, os.path.join(SUPPORT, "mock_pool.py"), "--algorithm", "sha256d", "--difficulty", "4e-6",
               "--port", str(port), "--job-interval", "0.5", "--clean-every", "4", "--report", report,
-              "--seed", str(port)] + list(extra))
+              "--seed", str(port or sum(map(ord, name)))] + list(extra))
     got = p.wait_line(lambda l: json.loads(l)["port"] if l.startswith("{") else None, stream="out")
     return p, got
 
@@ -261,6 +261,34 @@ def test_set_extranonce_ignored(hashgate):
           "reconnected at once" % (len(flagged), sorted({e["bad_shares"] for e in flagged})))
 
 
+def test_pool_session_resumed(hashgate):
+    """The primary drops every connection but stays up and resumes sessions
+    by id: hashgate reconnects asking for its session back, gets the same
+    extranonce1, and miners that cannot move in place keep their space
+    without a reconnect or any message."""
+    evs, sub, plain, a, b = pool_message_scenario(hashgate, ["--session-ids", "--drop-after", "6"])
+    dropped = [e for e in a["events"] if e["event"] == "dropped"]
+    check(dropped, "the pool did not drop its connections")
+    check([e for e in a["events"] if e["event"] == "resumed"], "the pool resumed no session (hashgate did not ask)")
+    resumed = [e for e in evs if e.get("event") == "pool_session_resumed"]
+    check(resumed and resumed[0]["miners_kept"] == len(plain),
+          "hashgate kept %s miners on the resumed session, expected %d" %
+          (resumed[0]["miners_kept"] if resumed else None, len(plain)))
+    at = dropped[0]["at"]
+    for m in plain:
+        check(m["reconnects"] == 0 and m["set_extranonce"] == 0, "%s was disturbed: %s" %
+              (m["worker"], {k: m[k] for k in ("reconnects", "set_extranonce")}))
+        g = gap_around(m["job_times"], at)
+        check(g is not None and g <= 2.0, "%s waited %s s for work on the resumed session" % (m["worker"], g))
+    kept = {m["extranonce1"][:8] for m in plain}
+    after = [s for s in a["shares"] if s["extranonce1"] in kept and s["at"] > at]
+    check(after, "no share in the resumed space reached the pool")
+    c = a["counts"]
+    check(c["other"] == 0 and c["low_difficulty"] == 0 and c["duplicate"] == 0, "pool rejected shares: %s" % c)
+    print("session resumed: %d miners kept their space with no message; job gap max %.2f s" %
+          (resumed[0]["miners_kept"], max(gap_around(m["job_times"], at) for m in plain)))
+
+
 def test_pool_client_reconnect(hashgate):
     evs, sub, plain, a, b = pool_message_scenario(hashgate, ["--reconnect-after", "6"])
     asked_at = a["events"][0]["at"]
@@ -414,6 +442,7 @@ def test_backoff_schedule(hashgate):
 
 TESTS = {"primary_killed": test_primary_killed, "primary_silent": test_primary_silent,
          "primary_garbage": test_primary_garbage, "pool_set_extranonce": test_pool_set_extranonce, "set_extranonce_ignored": test_set_extranonce_ignored,
+         "pool_session_resumed": test_pool_session_resumed,
          "pool_client_reconnect": test_pool_client_reconnect,
          "pool_reconnect_elsewhere_refused": test_pool_reconnect_elsewhere_refused,
          "weights_70_30": test_weights_70_30, "backoff_schedule": test_backoff_schedule}

@@ -35,13 +35,15 @@ class Pool:
         self.invalidated = {}   # id -> time it became stale
         self.seen = set()
         self.next_job = 1
-        self.next_en1 = 0xA0000000
+        # Pools started with different seeds hand out different extranonce1s.
+        self.next_en1 = (0xA0000000 + (args.seed % 4096) * 0x10000) & 0xFFFFFFFF
         self.height = 5000
         self.conns = []
         self.shares = []
         self.counts = {"accepted": 0, "stale": 0, "late": 0, "duplicate": 0, "low_difficulty": 0,
                        "unauthorized": 0, "other": 0, "blocks": 0}
         self.connections_seen = []
+        self.sessions = {}  # session id -> extranonce1, for resume
         self.started = time.monotonic()
         self.events = []
 
@@ -119,6 +121,7 @@ class Conn:
             pool.args.extranonce1_size, b"\x00")
         pool.next_en1 += 1
         self.subscribed = False
+        self.resumed = False
         self.old_extranonce1 = None
         self.switch_job = 0
         self.workers = []
@@ -129,7 +132,7 @@ class Conn:
 
     def summary(self):
         return {"extranonce1": self.extranonce1.hex(), "workers": self.workers, "subscribed": self.subscribed,
-                "version_mask": "%08x" % self.mask, "accepted": self.accepted, "rejected": self.rejected}
+                "version_mask": "%08x" % self.mask, "resumed": self.resumed, "accepted": self.accepted, "rejected": self.rejected}
 
     def send(self, obj):
         try:
@@ -179,7 +182,19 @@ class Conn:
             self.reply(mid, result)
         elif method == "mining.subscribe":
             self.subscribed = True
-            self.reply(mid, [[["mining.set_difficulty", "d1"], ["mining.notify", "n1"]], self.extranonce1.hex(),
+            sid = "n1"
+            if a.session_ids:
+                # A session id naming a subscription whose connection is gone
+                # gets that extranonce1 back (resume); anything else a new one.
+                want = params[1] if len(params) > 1 and isinstance(params[1], str) else None
+                old = self.pool.sessions.get(want)
+                if old is not None and not any(c.extranonce1 == old and c is not self for c in self.pool.conns):
+                    self.extranonce1 = old
+                    self.resumed = True
+                    self.pool.events.append({"event": "resumed", "session_id": want, "at": time.time()})
+                sid = "s" + self.extranonce1.hex()
+                self.pool.sessions[sid] = self.extranonce1
+            self.reply(mid, [[["mining.set_difficulty", "d1"], ["mining.notify", sid]], self.extranonce1.hex(),
                              a.extranonce2_size])
         elif method == "mining.authorize":
             self.workers.append(params[0])
@@ -252,7 +267,8 @@ class Conn:
         self.accepted += 1
         pool.shares.append({"extranonce1": en1.hex(), "extranonce2": en2_hex, "job": jid,
                             "worker": worker, "ntime": ntime, "nonce": nonce, "version": version,
-                            "share_difficulty": ref.DIFF1[a.algorithm] / max(h, 1), "block": block})
+                            "share_difficulty": ref.DIFF1[a.algorithm] / max(h, 1), "block": block,
+                            "at": time.time()})
         self.reply(mid, True)
 
 
@@ -281,6 +297,10 @@ async def main():
     p.add_argument("--reconnect-host", default="", help="host in that client.reconnect (empty: the same host)")
     p.add_argument("--first-job-delay", type=float, default=0,
                    help="send no job to anyone for this many seconds after start")
+    p.add_argument("--session-ids", action="store_true",
+                   help="give subscriptions session ids and resume them (same extranonce1) on request")
+    p.add_argument("--drop-after", type=float, default=0,
+                   help="once, after this many seconds: close every connection (the port stays open)")
     p.add_argument("--tls-cert", default=None, help="serve stratum+ssl with this certificate (PEM)")
     p.add_argument("--tls-key", default=None)
     p.add_argument("--report", default=None)
@@ -325,6 +345,11 @@ async def main():
                 conn.send(pool.notify_line(job))
         pool.events.append({"event": "set_extranonce", "at": time.time()})
 
+    def drop_all():
+        for conn in list(pool.conns):
+            conn.writer.close()
+        pool.events.append({"event": "dropped", "at": time.time()})
+
     def reconnect():
         for conn in list(pool.conns):
             conn.send({"id": None, "method": "client.reconnect", "params": [args.reconnect_host, port, 0]})
@@ -344,6 +369,8 @@ async def main():
         asyncio.create_task(later(at, new_extranonce))
     if args.reconnect_after:
         asyncio.create_task(later(args.reconnect_after, reconnect))
+    if args.drop_after:
+        asyncio.create_task(later(args.drop_after, drop_all))
     if args.duration:
         loop.call_later(args.duration, stop.set)
     await stop.wait()

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include <string>
 
 #include "hashing/header.h"
@@ -122,6 +124,20 @@ TEST_CASE("prefix allocator: capacity, quarantine until the next clean job") {
   CHECK_FALSE(a.allocate());  // not before a clean job
   a.on_clean_job();
   CHECK(a.allocate() == 7u);
+
+  // A resumed session takes back given prefixes; the rest stay allocatable.
+  PrefixAllocator t(1, 1000);
+  CHECK(t.take(5));
+  CHECK_FALSE(t.take(5));   // taken
+  CHECK(t.take(2));         // below the high-water mark, still free
+  CHECK_FALSE(t.take(256)); // out of range
+  CHECK(t.in_use() == 2);
+  std::set<uint32_t> rest;
+  while (auto p = t.allocate()) rest.insert(*p);
+  CHECK(rest.size() == 254);
+  CHECK(rest.count(5) == 0);
+  CHECK(rest.count(2) == 0);
+  CHECK(rest.count(4) == 1);
 
   PrefixAllocator z(0, 1000);
   CHECK(z.capacity() == 1);
