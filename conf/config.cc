@@ -425,7 +425,7 @@ Config load_string(const std::string& yaml, const std::string& source) {
   }
   if (const auto& f = root["failover"]) {
     r.only_keys(f, "failover", {"connect_timeout_seconds", "job_timeout_seconds", "submit_timeout_seconds",
-                                "max_malformed", "failures_to_open",
+                                "max_malformed", "max_reject_ratio", "failures_to_open",
                                 "backoff_initial_seconds", "backoff_max_seconds", "failback_after_seconds",
                                 "warm_standby", "reconnect_spread_seconds", "follow_reconnect_to_other_hosts"});
     auto& fo = c.failover;
@@ -438,6 +438,11 @@ Config load_string(const std::string& yaml, const std::string& source) {
                             std::pair{"reconnect_spread_seconds", &fo.reconnect_spread_seconds}})
       r.positive(f, "failover", key, *out);
     r.in_range(f, "failover", "max_malformed", 1, 1000, fo.max_malformed);
+    if (f["max_reject_ratio"]) {
+      fo.max_reject_ratio = r.number(f["max_reject_ratio"], "failover.max_reject_ratio");
+      if (!(fo.max_reject_ratio > 0 && fo.max_reject_ratio <= 1))
+        r.fail(f["max_reject_ratio"], "failover.max_reject_ratio", "must be greater than 0 and at most 1");
+    }
     r.in_range(f, "failover", "failures_to_open", 1, 100, fo.failures_to_open);
     if (f["warm_standby"]) fo.warm_standby = r.boolean(f["warm_standby"], "failover.warm_standby");
     if (f["follow_reconnect_to_other_hosts"])

@@ -87,6 +87,9 @@ struct Failover {
   double job_timeout_seconds = 180;     // a pool silent this long has failed
   double submit_timeout_seconds = 10;   // a share unanswered this long: the pool has failed
   unsigned max_malformed = 5;           // malformed messages from a pool before it has failed
+  // A pool rejecting more than this share of the last 50 forwarded shares
+  // (once 20 are answered) has failed: hashgate checked them already.
+  double max_reject_ratio = 0.5;
   unsigned failures_to_open = 3;
   double backoff_initial_seconds = 1;
   double backoff_max_seconds = 60;

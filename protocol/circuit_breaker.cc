@@ -24,8 +24,9 @@ void CircuitBreaker::on_attempt(double) {
   if (state_ == State::kHalfOpen) probing_ = true;
 }
 
-void CircuitBreaker::on_failure(double now, double unit_random) {
+void CircuitBreaker::on_failure(double now, double unit_random, bool severe) {
   ++failures_;
+  if (severe) failures_ = std::max(failures_, cfg_->failures_to_open);
   healthy_since_ = -1;
   probing_ = false;
   if (state_ == State::kHalfOpen || failures_ >= cfg_->failures_to_open) {

@@ -24,8 +24,9 @@ class CircuitBreaker {
   // May a connection attempt start now? In half-open, only one (the probe).
   bool allow_attempt(double now);
   void on_attempt(double now);
-  // `unit_random` in [0, 1) picks the jitter.
-  void on_failure(double now, double unit_random);
+  // `unit_random` in [0, 1) picks the jitter. A `severe` failure (the pool
+  // works but cannot be used, e.g. it rejects our shares) opens at once.
+  void on_failure(double now, double unit_random, bool severe = false);
   void on_success(double now);
 
   State state() const { return state_; }

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -136,6 +137,8 @@ struct Gateway::Link final : TransportOwner {
   double opened_at = 0;
   double last_job_at = 0;  // 0: no job yet
   unsigned malformed = 0;  // malformed messages since the last good one
+  uint64_t answers = 0;    // pool answers to forwarded shares, the last 50 as bits
+  uint64_t reject_bits = 0;
   bool connected = false;
   bool subscribed = false;
   bool dead = false;
@@ -144,7 +147,7 @@ struct Gateway::Link final : TransportOwner {
   void on_data(std::string_view b) override { gw->link_data(this, b); }
   void on_disconnected(const std::string& r) override {
     transport = nullptr;  // it is closing itself
-    gw->link_lost(this, r, true);
+    gw->link_lost(this, r, Loss::kDropped);
   }
 };
 
@@ -1133,7 +1136,8 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
             .kv("error", ev.error.message);
       }
       retire_if_done(l);
-      if (stopping_) maybe_finish_stop();
+      if (stopping_) return maybe_finish_stop();
+      if (note_pool_answer(l, ev.ok)) return;
       break;
     }
     case UpstreamEventKind::kShowMessage:
@@ -1145,6 +1149,19 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
         link_lost(l, std::to_string(l->malformed) + " malformed messages in a row");
       break;
   }
+}
+
+bool Gateway::note_pool_answer(Link* l, bool accepted) {
+  constexpr unsigned kWindow = 50, kMinAnswers = 20;
+  l->reject_bits = ((l->reject_bits << 1) | (accepted ? 0 : 1)) & ((uint64_t(1) << kWindow) - 1);
+  ++l->answers;
+  const uint64_t n = std::min<uint64_t>(l->answers, kWindow);
+  const unsigned rejected = unsigned(std::popcount(l->reject_bits));
+  if (n < kMinAnswers || double(rejected) <= cfg_.failover.max_reject_ratio * double(n)) return false;
+  link_lost(l, "the pool rejected " + std::to_string(rejected) + " of the last " + std::to_string(n) +
+                   " shares (limit failover.max_reject_ratio)",
+            Loss::kUnusable);
+  return true;
 }
 
 void Gateway::reset_prefixes(Link* l) {
@@ -1245,11 +1262,11 @@ void Gateway::place_session(Link* l, Miner* m, uint32_t prefix, bool in_place) {
   flush(m);
 }
 
-void Gateway::link_lost(Link* l, const std::string& reason, bool dropped) {
+void Gateway::link_lost(Link* l, const std::string& reason, Loss kind) {
   if (l->dead) return;
   l->dead = true;
   PoolState& ps = *pools_[l->pool];
-  ps.breaker.on_failure(now(), double(random_u64() % 1000000) / 1e6);
+  ps.breaker.on_failure(now(), double(random_u64() % 1000000) / 1e6, kind == Loss::kUnusable);
   log::warn("pool_disconnected")
       .kv("pool", ps.cfg->name)
       .kv("link", l->id)
@@ -1275,7 +1292,7 @@ void Gateway::link_lost(Link* l, const std::string& reason, bool dropped) {
   if (l->resuming) release_held(l->pool);  // the resume attempt itself failed
   // Only a dropped connection is worth resuming: a pool that went silent
   // or talks garbage is failed over at once.
-  if (dropped && !passthrough && !stopping_ && l->subscribed && !sub.session_id.empty() &&
+  if (kind == Loss::kDropped && !passthrough && !stopping_ && l->subscribed && !sub.session_id.empty() &&
       ps.breaker.retry_at() < now() + kResumeWindowSeconds) {
     // Offer the pool its session back; the miners that would need a
     // reconnect wait for it a moment, keeping their prefix.

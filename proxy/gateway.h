@@ -117,9 +117,12 @@ class Gateway {
   Link* open_link(size_t pool_index, uint64_t owner_session);
   void link_connected(Link* l);
   void link_data(Link* l, std::string_view bytes);
-  // `dropped`: the pool's side ended the connection (not a timeout or
-  // garbage judged here); only then is its session offered for resume.
-  void link_lost(Link* l, const std::string& reason, bool dropped = false);
+  enum class Loss {
+    kJudged,     // hashgate gave up on it (timeout, garbage)
+    kDropped,    // the pool's side ended it: its session is offered for resume
+    kUnusable,   // it works but cannot be used (rejects our shares): the breaker opens at once
+  };
+  void link_lost(Link* l, const std::string& reason, Loss kind = Loss::kJudged);
   void dispose_link(Link* l);
   // A passthrough connection whose miner left goes once nothing is owed on it.
   void retire_if_done(Link* l);
@@ -135,6 +138,9 @@ class Gateway {
   // in place on its connection (set_extranonce) when it moves.
   void place_session(Link* l, Miner* m, uint32_t prefix, bool in_place);
   void reset_prefixes(Link* l);
+  // Counts a pool's answer to a forwarded share; true when the pool's reject
+  // ratio failed the connection (it is gone then).
+  bool note_pool_answer(Link* l, bool accepted);
   void flush(Link* l);
   void forward_share(uint64_t session_id, const std::string& worker, const ShareWork& work, bool block);
 

@@ -47,6 +47,10 @@ def test_primary_garbage(hashgate):
     failover_scenario(hashgate, "garbage")
 
 
+def test_primary_rejecting(hashgate):
+    failover_scenario(hashgate, "reject")
+
+
 def failover_scenario(hashgate, mode):
     d = tempfile.mkdtemp(prefix="hashgate-failover-")
     fault = [] if mode == "killed" else ["--fault", mode, "--fault-after", "6"]
@@ -140,7 +144,7 @@ def failover_scenario(hashgate, mode):
     check(b_rep["counts"]["accepted"] > 0, "the backup accepted nothing")
     if mode != "killed":
         reasons = [e.get("reason", "") for e in evs if e.get("event") == "pool_disconnected"]
-        want = "unanswered" if mode == "silent" else "malformed"
+        want = {"silent": "unanswered", "garbage": "malformed", "reject": "rejected"}[mode]
         check(any(want in r or "no job" in r for r in reasons), "%s pool not detected: %s" % (mode, reasons))
         print("%s: detected as: %s" % (mode, reasons[0] if reasons else None))
         return
@@ -441,7 +445,8 @@ def test_backoff_schedule(hashgate):
 
 
 TESTS = {"primary_killed": test_primary_killed, "primary_silent": test_primary_silent,
-         "primary_garbage": test_primary_garbage, "pool_set_extranonce": test_pool_set_extranonce, "set_extranonce_ignored": test_set_extranonce_ignored,
+         "primary_garbage": test_primary_garbage,
+         "primary_rejecting": test_primary_rejecting, "pool_set_extranonce": test_pool_set_extranonce, "set_extranonce_ignored": test_set_extranonce_ignored,
          "pool_session_resumed": test_pool_session_resumed,
          "pool_client_reconnect": test_pool_client_reconnect,
          "pool_reconnect_elsewhere_refused": test_pool_reconnect_elsewhere_refused,

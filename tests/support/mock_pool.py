@@ -85,7 +85,11 @@ class Pool:
                            job["version"], job["nbits"], job["ntime"], job["clean"]]}
 
     def faulty(self):
-        return self.args.fault and time.monotonic() - self.started >= self.args.fault_after
+        """Silent or garbage from --fault-after on; 'reject' only turns submits down."""
+        return self.args.fault in ("silent", "garbage") and self.rejecting()
+
+    def rejecting(self):
+        return bool(self.args.fault) and time.monotonic() - self.started >= self.args.fault_after
 
     async def job_loop(self):
         n = 0
@@ -223,6 +227,8 @@ class Conn:
         if len(params) < 5:
             return self.reject(mid, "other", 20, "bad params")
         worker, jid, en2_hex, ntime_hex, nonce_hex = params[:5]
+        if a.fault == "reject" and pool.rejecting():
+            return self.reject(mid, "other", 20, "rejected (mock pool fault)")
         vbits = params[5] if len(params) > 5 else None
         if worker not in self.workers:
             return self.reject(mid, "unauthorized", 24, "unauthorized worker")
@@ -286,9 +292,9 @@ async def main():
     p.add_argument("--clean-every", type=int, default=3, help="every Nth new job is clean (0: never)")
     p.add_argument("--stale-grace", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--fault", choices=["silent", "garbage"], default=None,
+    p.add_argument("--fault", choices=["silent", "garbage", "reject"], default=None,
                    help="after --fault-after seconds: stop answering and sending jobs (silent), or answer everything "
-                        "with garbage and send garbage lines (garbage); the sockets stay open")
+                        "with garbage and send garbage lines (garbage); the sockets stay open; or reject every share (reject)")
     p.add_argument("--fault-after", type=float, default=0)
     p.add_argument("--set-extranonce-after", default="",
                    help="at these seconds (comma-separated): give every connection a new extranonce1, then a clean job")

@@ -66,6 +66,9 @@ TEST_CASE("errors name the file, the line and the key path") {
   CHECK(e.find("listeners[0].bind: must be host:port") != std::string::npos);
   e = error_of("listeners:\n  - name: a\n    bind: 1.2.3.4:1\n");
   CHECK(e == "t.yaml:1: pools: is required: at least one pool");
+  e = error_of(base + "failover:\n  max_reject_ratio: 1.5\n");
+  CHECK(e == "t.yaml:18: failover.max_reject_ratio: must be greater than 0 and at most 1");
+  CHECK(load_string(base + "failover:\n  max_reject_ratio: 0.25\n", "t.yaml").failover.max_reject_ratio == 0.25);
   e = error_of("a: [\n");
   CHECK(e.find("invalid YAML") != std::string::npos);
 }
