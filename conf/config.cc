@@ -398,7 +398,7 @@ Config load_string(const std::string& yaml, const std::string& source) {
   Reader r(source);
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
   r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",
-                         "hashing", "limits", "logging"});
+                         "hashing", "limits", "admin", "logging"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -477,6 +477,30 @@ Config load_string(const std::string& yaml, const std::string& source) {
       if (v < 512 || v > 1048576) r.fail(l["max_line_bytes"], "limits.max_line_bytes", "must be 512..1048576");
       c.limits.max_line_bytes = uint32_t(v);
     }
+  }
+  if (const auto& a = root["admin"]) {
+    r.only_keys(a, "admin", {"bind", "token", "token_file", "max_worker_labels", "drain_seconds"});
+    if (a["bind"]) {
+      std::string bind = r.str(a["bind"], "admin.bind");
+      auto ep = parse_endpoint(bind);
+      if (!ep) r.fail(a["bind"], "admin.bind", "must be host:port, got '" + bind + "'");
+      c.admin.bind = *ep;
+    }
+    if (a["token"] && a["token_file"]) r.fail(a["token_file"], "admin.token_file", "give token or token_file, not both");
+    if (a["token"]) c.admin.token = r.str(a["token"], "admin.token");
+    if (a["token_file"]) {
+      std::string file = r.str(a["token_file"], "admin.token_file");
+      std::ifstream in(file);
+      if (!in) r.fail(a["token_file"], "admin.token_file", "cannot read '" + file + "'");
+      std::getline(in, c.admin.token);
+      while (!c.admin.token.empty() && std::isspace(static_cast<unsigned char>(c.admin.token.back())))
+        c.admin.token.pop_back();
+    }
+    if (!c.admin.token.empty() && c.admin.token.size() < 16)
+      r.fail(a["token"] ? a["token"] : a["token_file"], a["token"] ? "admin.token" : "admin.token_file",
+             "must be at least 16 characters");
+    r.in_range(a, "admin", "max_worker_labels", 0, 100000, c.admin.max_worker_labels);
+    r.positive(a, "admin", "drain_seconds", c.admin.drain_seconds);
   }
   if (const auto& l = root["logging"]) {
     r.only_keys(l, "logging", {"level", "format"});

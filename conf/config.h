@@ -112,6 +112,13 @@ struct Limits {
   uint32_t max_line_bytes = 16384;
 };
 
+struct Admin {
+  std::optional<Endpoint> bind;  // none: no admin server
+  std::string token;             // bearer token for changes; empty: changes refused
+  unsigned max_worker_labels = 100;  // workers beyond this are summed under worker="other"
+  double drain_seconds = 10;     // SIGTERM: how long miners get to leave after client.reconnect
+};
+
 struct Logging {
   std::string level = "info";
   std::string format = "text";
@@ -128,6 +135,7 @@ struct Config {
   Failover failover;
   Hashing hashing;
   Limits limits;
+  Admin admin;
   Logging logging;
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -58,7 +59,20 @@ uint64_t random_u64() {
 struct ShareBatch : HashBatch {
   std::vector<ShareWork> works;
   std::vector<std::string> workers;
+  std::vector<uint64_t> received_ns;
 };
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+double mono_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Hashes a share of difficulty 1 stands for: 2^32 for sha256d; scrypt's
+// difficulty 1 is 65536 times easier.
+double hashes_per_difficulty(Algorithm a) { return a == Algorithm::kScrypt ? 65536.0 : 4294967296.0; }
 
 struct MinerWrite {
   uv_write_t req;
@@ -87,6 +101,10 @@ struct Gateway::PoolState {
     double until = 0;
   };
   std::vector<Resumable> resumable;
+  bool enabled = true;  // the admin API can take a pool out of use
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  RateEstimator rate;
 };
 
 struct Gateway::ListenerState {
@@ -193,6 +211,13 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
   flush_check_.data = this;
   uv_timer_init(loop_, &stop_timer_);
   stop_timer_.data = this;
+  uv_async_init(loop_, &commands_async_, [](uv_async_t* a) { static_cast<Gateway*>(a->data)->run_commands(); });
+  commands_async_.data = this;
+  started_unix_ = unix_now();
+  submit_rtt_ = Histogram({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+  job_fanout_ = Histogram({1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1});
+  share_validation_ =
+      Histogram({1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1});
 }
 
 Gateway::~Gateway() = default;
@@ -267,7 +292,9 @@ int Gateway::start(std::string& error) {
   }
   // Aggregation keeps one connection to the pool ready, so the first miner
   // gets work at once. Passthrough connects per miner.
+  listeners_up_ = true;
   if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) maintain_links();
+  publish_snapshot();
   uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->on_tick(); }, 1000, 1000);
   uv_timer_start(
       &link_check_,
@@ -302,10 +329,12 @@ void Gateway::accept_miner(ListenerState* ls) {
     return;
   }
   if (stopping_) {
+    ++connections_closed_["draining"];
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
     return;
   }
   uv_tcp_nodelay(&m->tcp, 1);
+  ++connections_accepted_;
   m->peer = peer_name(&m->tcp);
   uint64_t id = next_session_id_++;
   m->session = std::make_unique<DownstreamSession>(ctx_, id, now());
@@ -324,7 +353,8 @@ void Gateway::accept_miner(ListenerState* ls) {
             m->gw->miner_read(m, std::string_view(buf->base, size_t(n)));
           }
         } else if (n < 0) {
-          m->gw->close_miner(m, n == UV_EOF ? "miner closed the connection" : uv_strerror(int(n)));
+          m->gw->close_miner(m, n == UV_EOF ? "miner closed the connection" : uv_strerror(int(n)),
+                             n == UV_EOF ? "miner_closed" : "io_error");
         }
       });
 }
@@ -338,7 +368,9 @@ void Gateway::miner_cipher(Miner* m, std::string_view bytes) {
   if (!plain.empty()) miner_read(m, plain);
   if (m->closing) return;
   flush(m);  // handshake records, or the alert that goes with a failure
-  if (!ok) close_miner(m, m->tls->established() ? m->tls->error() : "TLS handshake failed: " + m->tls->error());
+  if (!ok)
+    close_miner(m, m->tls->established() ? m->tls->error() : "TLS handshake failed: " + m->tls->error(),
+                m->tls->established() ? "tls_error" : "tls_handshake");
 }
 
 void Gateway::miner_read(Miner* m, std::string_view bytes) {
@@ -346,7 +378,7 @@ void Gateway::miner_read(Miner* m, std::string_view bytes) {
   m->session->receive(bytes, now());
   drain_session_events(m);
   flush(m);
-  if (m->session->closing()) close_miner(m, m->session->close_reason());
+  if (m->session->closing()) close_miner(m, m->session->close_reason(), "protocol_error");
 }
 
 void Gateway::drain_session_events(Miner* m) {
@@ -432,7 +464,7 @@ void Gateway::handle_share(Miner* m, ShareWork& work) {
   // Hashed with the rest of this loop iteration's shares (flush_shares).
   std::string worker = m->session->workers()[work.worker];
   if (auto it = links_.find(work.job->link_id); it != links_.end()) ++it->second->hashing;
-  pending_shares_.push_back(PendingShare{std::move(work), std::move(worker)});
+  pending_shares_.push_back(PendingShare{std::move(work), std::move(worker), uv_hrtime()});
   if (pending_shares_.size() == 1)
     uv_check_start(&flush_check_, [](uv_check_t* c) { static_cast<Gateway*>(c->data)->flush_shares(); });
 }
@@ -454,6 +486,7 @@ void Gateway::flush_shares() {
       b->headers.push_back(pending_shares_[j].work.header);
       b->works.push_back(std::move(pending_shares_[j].work));
       b->workers.push_back(std::move(pending_shares_[j].worker));
+      b->received_ns.push_back(pending_shares_[j].received_ns);
     }
     hash_pool_->submit(std::move(b), cfg_.hashing.inline_small_batches);
   }
@@ -469,6 +502,8 @@ void Gateway::finish_batch(std::unique_ptr<HashBatch> batch) {
       if ((pass == 0) == block) finish_share(b->works[i], b->workers[i], b->hashes[i]);
     }
   }
+  const uint64_t t = uv_hrtime();
+  for (uint64_t r : b->received_ns) share_validation_.observe(double(t - r) / 1e9);
   if (stopping_) maybe_finish_stop();
 }
 
@@ -505,6 +540,9 @@ void Gateway::judge_share(ShareWork& work, const std::string& worker, const Hash
   }
   ++st.accepted;
   st.accepted_difficulty += work.difficulty;
+  st.last_share_unix = unix_now();
+  st.rate.add(now(), work.difficulty);
+  total_rate_.add(now(), work.difficulty);
   if (v.block) {
     ++st.blocks;
     log::warn("block_candidate")
@@ -559,7 +597,7 @@ void Gateway::forward_share(uint64_t session_id, const std::string& worker, cons
   const conf::Pool& pool = *pools_[l->pool]->cfg;
   const std::string& up_worker = cfg_.aggregation.mode == conf::AggregationMode::kAggregate ? pool.user : worker;
   uint64_t token = next_token_++;
-  forwards_.emplace(token, Forward{session_id, worker, l->id, block, work.job->pool_difficulty});
+  forwards_.emplace(token, Forward{session_id, worker, l->id, block, work.job->pool_difficulty, uv_hrtime()});
   l->session->submit(token, up_worker, work.job->params.job_id,
                      std::span<const uint8_t>(work.upstream_extranonce2.data(), work.upstream_extranonce2_size),
                      work.ntime, work.nonce, work.version_bits, now());
@@ -589,11 +627,11 @@ void Gateway::flush(Miner* m) {
                       auto* w = reinterpret_cast<MinerWrite*>(req);
                       auto* m = static_cast<Miner*>(req->data);
                       delete w;
-                      if (status < 0 && status != UV_ECANCELED) m->gw->close_miner(m, uv_strerror(status));
+                      if (status < 0 && status != UV_ECANCELED) m->gw->close_miner(m, uv_strerror(status), "io_error");
                     });
   if (rc < 0) {
     delete w;
-    close_miner(m, uv_strerror(rc));
+    close_miner(m, uv_strerror(rc), "io_error");
   }
 }
 
@@ -619,9 +657,10 @@ void Gateway::retire_if_done(Link* l) {
   if (l->owner_left && !l->dead && l->hashing == 0 && l->session->pending_submits() == 0) dispose_link(l);
 }
 
-void Gateway::close_miner(Miner* m, const std::string& reason) {
+void Gateway::close_miner(Miner* m, const std::string& reason, const char* reason_class) {
   if (m->closing) return;
   m->closing = true;
+  ++connections_closed_[reason_class];
   log::info("session_closed")
       .kv("session", m->session->id())
       .kv("peer", m->peer)
@@ -656,7 +695,7 @@ void Gateway::assign_upstream(Miner* m) {
     // Each miner has its own connection: the best pool that may be tried.
     for (size_t p : pool_order_) {
       PoolState& ps = *pools_[p];
-      if (!ps.breaker.allow_attempt(now())) continue;
+      if (!ps.enabled || !ps.breaker.allow_attempt(now())) continue;
       ps.breaker.on_attempt(now());
       Link* l = open_link(p, sid);
       m->link_id = l->id;
@@ -690,7 +729,7 @@ void Gateway::assign_upstream(Miner* m) {
     }
   }
   PoolState& ps = *pools_[target_pool];
-  if (pool || ps.breaker.allow_attempt(now())) {
+  if (ps.enabled && (pool || ps.breaker.allow_attempt(now()))) {
     ps.breaker.on_attempt(now());
     Link* l = open_link(target_pool, 0);
     m->link_id = l->id;
@@ -700,7 +739,9 @@ void Gateway::assign_upstream(Miner* m) {
   orphans_.insert(sid);
 }
 
-bool Gateway::link_ready(const Link* l) const { return !l->dead && l->subscribed && l->last_job_at > 0; }
+bool Gateway::link_ready(const Link* l) const {
+  return !l->dead && l->subscribed && l->last_job_at > 0 && pools_[l->pool]->enabled;
+}
 
 Gateway::Link* Gateway::ready_link(size_t pool, bool need_room) const {
   for (const auto& [id, l] : links_)
@@ -821,6 +862,7 @@ void Gateway::maintain_links() {
   const int active_prio = cfg_.pools[active_pool_].priority;
   bool standby_taken = !cfg_.failover.warm_standby;
   for (size_t p : pool_order_) {
+    if (!pools_[p]->enabled) continue;
     int prio = cfg_.pools[p].priority;
     if (prio <= active_prio) {
       wanted.push_back(p);  // the active pool's tier and every better pool
@@ -830,6 +872,7 @@ void Gateway::maintain_links() {
     }
   }
   for (size_t p : wanted) {
+    if (!pools_[p]->enabled) continue;
     bool have = false;
     for (auto& [id, l] : links_) have = have || (l->pool == p && !l->dead && !l->owner_session);
     PoolState& ps = *pools_[p];
@@ -931,7 +974,7 @@ void Gateway::rehome(const std::vector<uint64_t>& sessions, bool close_instead) 
     m->has_prefix = false;
     m->session->unbind();
     if (close_instead) {
-      close_miner(m, "pool connection lost");
+      close_miner(m, "pool connection lost", "pool_lost");
     } else {
       move_session(m);
     }
@@ -1091,12 +1134,14 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       if (job->params.clean_jobs && l->prefixes) l->prefixes->on_clean_job();
       log::debug("job").kv("pool", pool).kv("link", l->id).kv("job", job->id).kv("pool_job", job->params.job_id)
           .kv("clean", job->params.clean_jobs).kv("sessions", uint64_t(l->sessions.size()));
+      const uint64_t t0 = uv_hrtime();
       for (uint64_t sid : l->sessions) {
         auto mit = miners_.find(sid);
         if (mit == miners_.end()) continue;
         mit->second->session->on_job(job, false);
         flush(mit->second);
       }
+      job_fanout_.observe(double(uv_hrtime() - t0) / 1e9);
       break;
     }
     case UpstreamEventKind::kDifficulty:
@@ -1121,7 +1166,10 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       if (fit == forwards_.end()) break;
       Forward f = std::move(fit->second);
       forwards_.erase(fit);
+      submit_rtt_.observe(double(uv_hrtime() - f.sent_ns) / 1e9);
       WorkerStats& st = workers_[f.worker];
+      ++(ev.ok ? ps.accepted : ps.rejected);
+      if (ev.ok) ps.rate.add(now(), f.difficulty);
       if (ev.ok) {
         ++st.pool_accepted;
         ps.accepted_difficulty += f.difficulty;
@@ -1336,6 +1384,7 @@ void Gateway::dispose_link(Link* l) {
 
 void Gateway::on_tick() {
   double t = now();
+  publish_snapshot();
   for (auto& ps : pools_)
     if (ps->test_pool) ps->test_pool->on_tick(t);
   for (auto& [id, l] : links_)
@@ -1346,7 +1395,7 @@ void Gateway::on_tick() {
     if (m->close_at > 0 && t >= m->close_at) overdue.push_back(m);
   }
   // Told to reconnect and still here: the last resort.
-  for (Miner* m : overdue) close_miner(m, "did not follow client.reconnect");
+  for (Miner* m : overdue) close_miner(m, "did not follow client.reconnect", "reconnect_ignored");
   if (stopping_) return;
   serving_pool();  // fails back when a better pool has been healthy long enough
   if (++ticks_ % 10 == 0) {
@@ -1367,16 +1416,330 @@ void Gateway::on_tick() {
   }
 }
 
+void Gateway::publish_snapshot() {
+  auto s = std::make_shared<Snapshot>();
+  const double t = now();
+  s->version = HASHGATE_VERSION;
+  s->algorithm = algorithm_name(algo_);
+  s->hashing_path = hash_path_name(hash_path_);
+  s->started_unix = started_unix_;
+  s->published_unix = unix_now();
+  s->published_mono = mono_now();
+  s->listeners_up = listeners_up_ && !stopping_;
+  s->draining = draining_;
+  s->connections_current = miners_.size();
+  s->connections_accepted = connections_accepted_;
+  s->connections_closed = connections_closed_;
+  s->submit_rtt = submit_rtt_;
+  s->job_fanout = job_fanout_;
+  s->share_validation = share_validation_;
+  s->reloads_ok = reloads_ok_;
+  s->reloads_failed = reloads_failed_;
+  s->last_reload_error = last_reload_error_;
+  s->max_worker_labels = cfg_.admin.max_worker_labels;
+  const double hpd = hashes_per_difficulty(algo_);
+  bool any_ready = false;
+  for (size_t i = 0; i < pools_.size(); ++i) {
+    const PoolState& ps = *pools_[i];
+    PoolSnapshot p;
+    p.name = ps.cfg->name;
+    p.url = ps.cfg->url;
+    p.priority = ps.cfg->priority;
+    p.weight = ps.cfg->weight;
+    p.enabled = ps.enabled;
+    p.breaker = ps.breaker.state_name();
+    const bool ready = ready_link(i, false) != nullptr;
+    any_ready = any_ready || ready;
+    p.state = !ps.enabled ? "disabled" : !ready ? "down" : i == active_pool_ ? "active" : "standby";
+    for (const auto& [id, l] : links_)
+      if (l->pool == i && !l->dead) {
+        ++p.connections;
+        p.sessions += l->sessions.size();
+      }
+    p.accepted = ps.accepted;
+    p.rejected = ps.rejected;
+    p.accepted_difficulty = ps.accepted_difficulty;
+    p.hashrate = ps.rate.per_second(t) * hpd;
+    s->sessions_by_pool[p.name] = p.sessions;
+    s->pools.push_back(std::move(p));
+  }
+  s->ready = s->listeners_up && any_ready && !draining_;
+  s->not_ready_reason = stopping_ ? "stopping" : !listeners_up_ ? "listeners not up" : !any_ready ? "no usable pool" : "";
+  std::unordered_map<std::string, uint64_t> sessions_per_worker;
+  for (const auto& [id, m] : miners_)
+    for (const std::string& w : m->session->workers()) ++sessions_per_worker[w];
+  uint64_t acc = 0, rst = 0, rdup = 0, rlow = 0, roth = 0, fwd = 0, blocks = 0;
+  s->workers.reserve(workers_.size());
+  for (const auto& [name, st] : workers_) {
+    WorkerSnapshot w;
+    w.name = name;
+    auto it = sessions_per_worker.find(name);
+    w.sessions = it == sessions_per_worker.end() ? 0 : it->second;
+    w.accepted = st.accepted;
+    w.rejected = st.rejected;
+    w.rejected_stale = st.rejected_stale;
+    w.rejected_duplicate = st.rejected_duplicate;
+    w.rejected_low_difficulty = st.rejected_low_difficulty;
+    w.rejected_other = st.rejected_other;
+    w.forwarded = st.forwarded;
+    w.pool_accepted = st.pool_accepted;
+    w.pool_rejected = st.pool_rejected;
+    w.blocks = st.blocks;
+    w.accepted_difficulty = st.accepted_difficulty;
+    w.hashrate = st.rate.per_second(t) * hpd;
+    w.last_share_unix = st.last_share_unix;
+    w.reject_ratio = st.accepted + st.rejected ? double(st.rejected) / double(st.accepted + st.rejected) : 0;
+    acc += st.accepted;
+    rst += st.rejected_stale;
+    rdup += st.rejected_duplicate;
+    rlow += st.rejected_low_difficulty;
+    roth += st.rejected_other;
+    fwd += st.forwarded;
+    blocks += st.blocks;
+    s->workers.push_back(std::move(w));
+  }
+  s->shares = {{"accepted", acc}, {"rejected_stale", rst}, {"rejected_duplicate", rdup},
+               {"rejected_low_difficulty", rlow}, {"rejected_other", roth}, {"forwarded", fwd}, {"blocks", blocks}};
+  s->hashrate = total_rate_.per_second(t) * hpd;
+  // Ten-second points over the last hour, for the dashboard's chart.
+  if (hashrate_history_.empty() || s->published_unix - hashrate_history_.back().first >= 10) {
+    hashrate_history_.emplace_back(s->published_unix, s->hashrate);
+    if (hashrate_history_.size() > 360) hashrate_history_.erase(hashrate_history_.begin());
+  }
+  s->hashrate_history = hashrate_history_;
+  snapshots_.store(std::move(s));
+}
+
+void Gateway::post_command(AdminCommand c) {
+  {
+    std::lock_guard<std::mutex> g(commands_mu_);
+    commands_.push_back(std::move(c));
+  }
+  uv_async_send(&commands_async_);
+}
+
+void Gateway::run_commands() {
+  std::vector<AdminCommand> cs;
+  {
+    std::lock_guard<std::mutex> g(commands_mu_);
+    cs.swap(commands_);
+  }
+  for (const AdminCommand& c : cs)
+    for (size_t i = 0; i < pools_.size(); ++i)
+      if (pools_[i]->cfg->name == c.pool) set_pool_enabled(i, c.kind == AdminCommand::Kind::kPoolEnable);
+  publish_snapshot();
+}
+
+void Gateway::set_pool_enabled(size_t pool, bool enabled) {
+  PoolState& ps = *pools_[pool];
+  if (ps.enabled == enabled || stopping_) return;
+  ps.enabled = enabled;
+  log::warn(enabled ? "pool_enabled" : "pool_disabled").kv("pool", ps.cfg->name).kv("by", "admin api");
+  if (!enabled) vacate_pool(pool, "disabled");
+  serving_pool();
+  maintain_links();
+}
+
+void Gateway::vacate_pool(size_t pool, const char* why) {
+  std::vector<Link*> ls;
+  for (auto& [id, l] : links_)
+    if (l->pool == pool) ls.push_back(l);
+  std::vector<uint64_t> bound, passthrough_bound, waiting;
+  for (Link* l : ls) {
+    auto& into = l->owner_session ? passthrough_bound : bound;
+    into.insert(into.end(), l->sessions.begin(), l->sessions.end());
+    waiting.insert(waiting.end(), l->waiting.begin(), l->waiting.end());
+    l->waiting.clear();
+    log::info("pool_connection_closed").kv("pool", pools_[pool]->cfg->name).kv("link", l->id).kv("reason", why);
+    dispose_link(l);
+  }
+  if (active_pool_ == pool) serving_pool();
+  maintain_links();
+  rehome(bound, false);
+  rehome(passthrough_bound, true);
+  for (uint64_t sid : waiting)
+    if (auto it = miners_.find(sid); it != miners_.end()) {
+      it->second->link_id = 0;
+      assign_upstream(it->second);
+    }
+}
+
+void Gateway::reload_failed(const std::string& why) {
+  ++reloads_failed_;
+  last_reload_error_ = why;
+  log::error("config_reload_failed").kv("error", why).kv("action", "the running config stays");
+  publish_snapshot();
+}
+
+void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
+  // What cannot change live is kept from the running config.
+  auto keep = [&](bool changed, const char* what) {
+    if (changed) notes.push_back(std::string(what) + " changed: takes effect after a restart");
+  };
+  keep(next.algorithm != cfg_.algorithm, "algorithm");
+  next.algorithm = cfg_.algorithm;
+  bool listeners_changed = next.listeners.size() != cfg_.listeners.size();
+  for (size_t i = 0; !listeners_changed && i < next.listeners.size(); ++i) {
+    const auto &a = next.listeners[i], &b = cfg_.listeners[i];
+    listeners_changed = a.name != b.name || a.bind.to_string() != b.bind.to_string() || a.tls.has_value() != b.tls.has_value() ||
+                        (a.tls && (a.tls->cert != b.tls->cert || a.tls->key != b.tls->key));
+  }
+  keep(listeners_changed, "listeners");
+  next.listeners = cfg_.listeners;
+  keep(next.hashing.path != cfg_.hashing.path || next.hashing.threads != cfg_.hashing.threads, "hashing");
+  next.hashing = cfg_.hashing;
+  keep(next.aggregation.mode != cfg_.aggregation.mode || next.aggregation.prefix_bytes != cfg_.aggregation.prefix_bytes,
+       "aggregation");
+  next.aggregation = cfg_.aggregation;
+  keep(next.admin.bind.has_value() != cfg_.admin.bind.has_value() ||
+           (next.admin.bind && next.admin.bind->to_string() != cfg_.admin.bind->to_string()),
+       "admin.bind");
+  keep(next.logging.format != cfg_.logging.format, "logging.format");
+  next.logging.format = cfg_.logging.format;
+
+  // Pools: the same name and URL keeps its state and connections.
+  auto same_pool = [](const conf::Pool& a, const conf::Pool& b) {
+    return a.name == b.name && a.url == b.url && a.user == b.user && a.password == b.password &&
+           a.tls.has_value() == b.tls.has_value() &&
+           (!a.tls || (a.tls->ca == b.tls->ca && a.tls->server_name == b.tls->server_name &&
+                       a.tls->pins == b.tls->pins && a.tls->verify == b.tls->verify));
+  };
+  std::vector<std::unique_ptr<PoolState>> next_pools(next.pools.size());
+  std::vector<long> old_to_new(pools_.size(), -1);
+  for (size_t i = 0; i < next.pools.size(); ++i)
+    for (size_t j = 0; j < pools_.size(); ++j)
+      if (pools_[j] && old_to_new[j] < 0 && same_pool(next.pools[i], *pools_[j]->cfg)) {
+        old_to_new[j] = long(i);
+        break;
+      }
+  std::vector<size_t> removed;
+  for (size_t j = 0; j < pools_.size(); ++j) {
+    if (old_to_new[j] < 0) {
+      removed.push_back(j);
+      log::warn("pool_removed").kv("pool", pools_[j]->cfg->name).kv("by", "reload");
+    }
+  }
+  // Sessions of removed pools move like a failover, without a breaker charge.
+  for (size_t j : removed) {
+    pools_[j]->enabled = false;
+    vacate_pool(j, "removed by reload");
+  }
+  const std::string active_name = pools_[active_pool_]->cfg->name;
+  for (size_t j = 0; j < pools_.size(); ++j)
+    if (old_to_new[j] >= 0) next_pools[size_t(old_to_new[j])] = std::move(pools_[j]);
+  // Links keep pointing at their pool, by its new index.
+  for (auto& [id, l] : links_)
+    if (old_to_new[l->pool] >= 0) l->pool = size_t(old_to_new[l->pool]);
+  for (auto& [sid, m] : miners_) {
+    if (m->held_until == 0) continue;
+    if (old_to_new[m->held_pool] < 0) {
+      m->held_until = 0;  // its pool is gone: it moves on the next tick
+    } else {
+      m->held_pool = size_t(old_to_new[m->held_pool]);
+    }
+  }
+
+  const bool level_changed = next.logging.level != cfg_.logging.level;
+  cfg_ = std::move(next);
+  // The listeners are the same (kept above), in the same order.
+  for (size_t i = 0; i < listeners_.size() && i < cfg_.listeners.size(); ++i) listeners_[i]->cfg = &cfg_.listeners[i];
+  pools_ = std::move(next_pools);
+  for (size_t i = 0; i < cfg_.pools.size(); ++i) {
+    const conf::Pool& p = cfg_.pools[i];
+    if (!pools_[i]) {
+      auto st = std::make_unique<PoolState>(breaker_cfg_);
+      st->endpoint = p.endpoint;
+      if (p.scheme == conf::PoolScheme::kTest) {
+        TestPoolOptions o;
+        o.difficulty = p.test_difficulty > 0 ? p.test_difficulty : cfg_.vardiff.min;
+        o.job_interval_seconds = p.test_job_interval;
+        o.extranonce2_size = p.test_extranonce2_size;
+        st->test_pool = std::make_unique<TestPool>(algo_, o, random_u64(), now());
+      }
+      if (p.tls) {
+        TlsClientOptions o;
+        o.ca_file = p.tls->ca;
+        o.verify = p.tls->verify;
+        o.pins = p.tls->pins;
+        std::string err;
+        st->tls = TlsContext::client(o, err);
+        if (!st->tls) {
+          notes.push_back("pool " + p.name + ": " + err + " (disabled)");
+          st->enabled = false;
+        }
+      }
+      log::warn("pool_added").kv("pool", p.name).kv("url", p.url).kv("priority", p.priority).kv("by", "reload");
+      pools_[i] = std::move(st);
+    }
+    pools_[i]->cfg = &p;
+  }
+  pool_order_.clear();
+  for (size_t i = 0; i < cfg_.pools.size(); ++i) pool_order_.push_back(i);
+  std::stable_sort(pool_order_.begin(), pool_order_.end(),
+                   [&](size_t a, size_t b) { return cfg_.pools[a].priority < cfg_.pools[b].priority; });
+  active_pool_ = pool_order_.front();
+  for (size_t i = 0; i < pools_.size(); ++i)
+    if (pools_[i]->cfg->name == active_name) active_pool_ = i;
+
+  breaker_cfg_ = BreakerConfig{cfg_.failover.failures_to_open, cfg_.failover.backoff_initial_seconds,
+                               cfg_.failover.backoff_max_seconds, 0.2};
+  ctx_.vardiff = VardiffConfig{cfg_.vardiff.initial, cfg_.vardiff.min, cfg_.vardiff.max,
+                               cfg_.vardiff.target_share_seconds};
+  ctx_.max_line = cfg_.limits.max_line_bytes;
+  if (level_changed) log::set_level(cfg_.logging.level);
+  ++reloads_ok_;
+  last_reload_error_.clear();
+  log::info("config_reloaded")
+      .kv("pools", uint64_t(cfg_.pools.size()))
+      .kv("active_pool", pools_[active_pool_]->cfg->name)
+      .kv("kept_until_restart", uint64_t(notes.size()));
+  for (const std::string& n : notes) log::warn("config_reload_note").kv("note", n);
+  // A better pool may be usable now; new pools get their connections.
+  serving_pool();
+  maintain_links();
+  publish_snapshot();
+}
+
 void Gateway::stop(const char* why) {
-  if (stopping_) return;
+  if (stopping_) {
+    if (draining_) end_drain();  // a second signal: no more waiting for miners to leave
+    return;
+  }
   stopping_ = true;
-  stop_deadline_ = now() + kStopDeadlineSeconds;
   log::info("stopping").kv("reason", why).kv("miners", uint64_t(miners_.size()))
       .kv("shares_awaiting_pool", uint64_t(forwards_.size()));
   for (ListenerState* l : listeners_)
     uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
              [](uv_handle_t* h) { delete static_cast<ListenerState*>(h->data); });
   listeners_.clear();
+  if (miners_.empty() || !listeners_up_) return end_drain();
+  // Drain: every miner is told to reconnect (a load balancer sends it to
+  // another instance) and is served until it leaves or the drain time ends.
+  draining_ = true;
+  drain_deadline_ = now() + cfg_.admin.drain_seconds;
+  for (auto& [id, m] : miners_) {
+    if (!m->session->subscribed()) continue;
+    m->close_at = 0;
+    m->session->send_reconnect("", 0, 0);
+    flush(m);
+  }
+  log::info("drain_started").kv("miners", uint64_t(miners_.size())).kv("seconds", cfg_.admin.drain_seconds);
+  publish_snapshot();  // /readyz says no from now on
+  uv_timer_start(
+      &stop_timer_,
+      [](uv_timer_t* t) {
+        auto* gw = static_cast<Gateway*>(t->data);
+        if (gw->draining_ && (gw->miners_.empty() || gw->now() >= gw->drain_deadline_)) gw->end_drain();
+      },
+      100, 100);
+}
+
+void Gateway::end_drain() {
+  if (draining_)
+    log::info("drain_finished").kv("miners_left", uint64_t(miners_.size()))
+        .kv("shares_awaiting_pool", uint64_t(forwards_.size()));
+  draining_ = false;
+  stop_deadline_ = now() + kStopDeadlineSeconds;
   // No new shares; the ones already received are hashed, answered and,
   // if good, forwarded before the miners are closed.
   for (auto& [id, m] : miners_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
@@ -1386,13 +1749,13 @@ void Gateway::stop(const char* why) {
 }
 
 void Gateway::maybe_finish_stop() {
-  if (stopped_) return;
+  if (stopped_ || draining_) return;
   if (!miners_closed_) {
     if (hash_pool_ && hash_pool_->in_flight() > 0 && now() < stop_deadline_) return;
     miners_closed_ = true;
     std::vector<Miner*> ms;
     for (auto& [id, m] : miners_) ms.push_back(m);
-    for (Miner* m : ms) close_miner(m, "hashgate stopping");
+    for (Miner* m : ms) close_miner(m, "hashgate stopping", "shutdown");
     // close_miner re-enters this function, which may have finished already.
     if (stopped_) return;
   }
@@ -1410,6 +1773,7 @@ void Gateway::maybe_finish_stop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&link_check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&commands_async_), nullptr);
 }
 
 void Gateway::log_summary() {

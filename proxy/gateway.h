@@ -19,7 +19,9 @@
 #include "protocol/job.h"
 #include "protocol/test_pool.h"
 #include "protocol/upstream_session.h"
+#include "proxy/admin.h"
 #include "proxy/hash_pool.h"
+#include "proxy/snapshot.h"
 #include "proxy/tls.h"
 #include "proxy/transport.h"
 
@@ -37,6 +39,8 @@ struct WorkerStats {
   uint64_t pool_rejected = 0;
   uint64_t blocks = 0;
   double accepted_difficulty = 0;
+  double last_share_unix = 0;  // last accepted share
+  RateEstimator rate;          // accepted difficulty per second
 };
 
 class Gateway {
@@ -54,6 +58,17 @@ class Gateway {
 
   const std::unordered_map<std::string, WorkerStats>& workers() const { return workers_; }
 
+  // What the admin server reads (published every second on the loop).
+  const SnapshotBox& snapshots() const { return snapshots_; }
+  // Thread-safe: queues an admin change for the loop.
+  void post_command(AdminCommand c);
+  // SIGHUP with a valid config: applies what can change live (pools,
+  // failover, vardiff and limits for new sessions, log level); what needs a
+  // restart (algorithm, listeners, hashing, aggregation mode) is kept and
+  // named in `notes`.
+  void reload(conf::Config next, std::vector<std::string>& notes);
+  void reload_failed(const std::string& why);
+
  private:
   struct Miner;
   struct Link;
@@ -64,6 +79,7 @@ class Gateway {
     uint32_t link_id;
     bool block;
     double difficulty;  // the pool's difficulty for the job: what an accept is worth
+    uint64_t sent_ns;   // uv_hrtime() at submit, for the round trip
   };
 
   double now() const { return double(uv_now(loop_)) / 1000.0; }
@@ -82,7 +98,8 @@ class Gateway {
   void judge_share(ShareWork& work, const std::string& worker, const Hash256& hash);
   void handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth);
   void flush(Miner* m);
-  void close_miner(Miner* m, const std::string& reason);
+  // `reason_class` is the metrics label: miner_closed, protocol_error, ...
+  void close_miner(Miner* m, const std::string& reason, const char* reason_class);
   void release_binding(Miner* m);
 
   // upstream
@@ -145,6 +162,12 @@ class Gateway {
   void forward_share(uint64_t session_id, const std::string& worker, const ShareWork& work, bool block);
 
   void on_tick();
+  void publish_snapshot();
+  void run_commands();
+  void set_pool_enabled(size_t pool, bool enabled);
+  // Moves every session off the pool's connections and closes them (no breaker charge).
+  void vacate_pool(size_t pool, const char* why);
+  void end_drain();
   void maybe_finish_stop();
   void log_summary();
 
@@ -167,8 +190,26 @@ class Gateway {
   struct PendingShare {
     ShareWork work;
     std::string worker;
+    uint64_t received_ns;
   };
   std::vector<PendingShare> pending_shares_;
+  // Observability: plain counters on the loop, copied into snapshots.
+  SnapshotBox snapshots_;
+  double started_unix_ = 0;
+  bool listeners_up_ = false;
+  uint64_t connections_accepted_ = 0;
+  std::map<std::string, uint64_t> connections_closed_;
+  Histogram submit_rtt_, job_fanout_, share_validation_;
+  RateEstimator total_rate_;
+  std::vector<std::pair<double, double>> hashrate_history_;
+  uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
+  std::string last_reload_error_;
+  std::mutex commands_mu_;
+  std::vector<AdminCommand> commands_;
+  uv_async_t commands_async_;
+  // SIGTERM: miners are told to reconnect elsewhere and get this long to go.
+  bool draining_ = false;
+  double drain_deadline_ = 0;
   std::unique_ptr<HashPool> hash_pool_;
   HashPath hash_path_ = HashPath::kPortable;
   uv_check_t flush_check_;

@@ -28,7 +28,7 @@ bool needs_quotes(std::string_view v) {
 
 void init(const std::string& level, const std::string& format) {
   g_json = format == "json";
-  auto logger = spdlog::stderr_logger_st("hashgate");
+  auto logger = spdlog::stderr_logger_mt("hashgate");
   spdlog::set_default_logger(logger);
   if (g_json) {
     spdlog::set_pattern("{\"ts\":\"%Y-%m-%dT%H:%M:%S.%eZ\",\"level\":\"%l\",%v}", spdlog::pattern_time_type::utc);

@@ -5,13 +5,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #ifdef HASHGATE_WITH_MIMALLOC
 #include <mimalloc.h>
 #endif
 
 #include "conf/config.h"
+#include "proxy/admin.h"
 #include "proxy/gateway.h"
 #include "proxy/log.h"
 
@@ -38,7 +41,10 @@ std::string allocator_description() {
 #endif
 }
 
-struct Signals {
+struct Runtime {
+  hashgate::Gateway* gateway;
+  hashgate::AdminServer* admin;
+  std::string config_path;
   uv_signal_t term, intr, hup;
 };
 
@@ -98,31 +104,58 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  Signals sig;
-  auto on_stop = [](uv_signal_t* s, int signum) {
-    auto* gw = static_cast<hashgate::Gateway*>(s->data);
-    gw->stop(signum == SIGINT ? "SIGINT" : "SIGTERM");
-    auto* all = static_cast<Signals*>(s->loop->data);
-    uv_close(reinterpret_cast<uv_handle_t*>(&all->term), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&all->intr), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&all->hup), nullptr);
-  };
-  loop->data = &sig;
-  for (uv_signal_t* s : {&sig.term, &sig.intr, &sig.hup}) {
-    uv_signal_init(loop, s);
-    s->data = &gateway;
+  std::unique_ptr<hashgate::AdminServer> admin;
+  if (cfg.admin.bind) {
+    admin = std::make_unique<hashgate::AdminServer>(
+        gateway.snapshots(), cfg.admin, [&gateway](hashgate::AdminCommand c) { gateway.post_command(std::move(c)); });
+    if (!admin->start(error)) {
+      hashgate::log::error("start_failed").kv("error", error);
+      gateway.stop("start failed");
+      uv_run(loop, UV_RUN_DEFAULT);
+      return 1;
+    }
+    hashgate::log::info("admin_listening").kv("bind", cfg.admin.bind->to_string()).kv("port", admin->port())
+        .kv("changes", cfg.admin.token.empty() ? "disabled (no admin.token)" : "bearer token");
   }
-  uv_signal_start(&sig.term, on_stop, SIGTERM);
-  uv_signal_start(&sig.intr, on_stop, SIGINT);
-  // Until live reload exists, SIGHUP must not kill the process (its default).
+
+  // Signal handles never keep the loop alive on their own (unref): the loop
+  // ends when the gateway has released everything after a stop.
+  Runtime rt{&gateway, admin.get(), config_path, {}, {}, {}};
+  loop->data = &rt;
+  for (uv_signal_t* s : {&rt.term, &rt.intr, &rt.hup}) {
+    uv_signal_init(loop, s);
+    uv_unref(reinterpret_cast<uv_handle_t*>(s));
+  }
+  // SIGTERM/SIGINT: drain then stop; a second one stops without waiting for miners.
+  auto on_stop = [](uv_signal_t* s, int signum) {
+    static_cast<Runtime*>(s->loop->data)->gateway->stop(signum == SIGINT ? "SIGINT" : "SIGTERM");
+  };
+  uv_signal_start(&rt.term, on_stop, SIGTERM);
+  uv_signal_start(&rt.intr, on_stop, SIGINT);
+  // SIGHUP: reload. A bad config is refused and the running one stays.
   uv_signal_start(
-      &sig.hup,
-      [](uv_signal_t*, int) {
-        hashgate::log::warn("sighup_ignored").kv("reason", "live config reload is not available in this version");
+      &rt.hup,
+      [](uv_signal_t* s, int) {
+        auto* rt = static_cast<Runtime*>(s->loop->data);
+        hashgate::log::info("config_reload").kv("config", rt->config_path);
+        hashgate::conf::Config next;
+        try {
+          next = hashgate::conf::load_file(rt->config_path);
+        } catch (const hashgate::conf::ConfigError& e) {
+          rt->gateway->reload_failed(e.what());
+          return;
+        }
+        const std::string token = next.admin.token;
+        std::vector<std::string> notes;
+        rt->gateway->reload(std::move(next), notes);
+        if (rt->admin) rt->admin->set_token(token);
       },
       SIGHUP);
 
   uv_run(loop, UV_RUN_DEFAULT);
+  for (uv_signal_t* s : {&rt.term, &rt.intr, &rt.hup}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (admin) admin->stop();
   uv_loop_close(loop);
   hashgate::log::info("stopped");
   return 0;

@@ -1,0 +1,483 @@
+#include "proxy/admin.h"
+
+#include <civetweb.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <sstream>
+
+#include "protocol/json_writer.h"
+#include "proxy/dashboard.h"
+#include "proxy/log.h"
+
+namespace hashgate {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+double mono_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// A loop that has not published for this long is not responsive.
+constexpr double kStallSeconds = 5;
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void add(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = v;
+  } else {
+    m.gauge.value = v;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+void add_histogram(MetricFamily& f, const Histogram& h, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.histogram.sample_count = h.count;
+  m.histogram.sample_sum = h.sum;
+  uint64_t cum = 0;
+  for (size_t i = 0; i < h.bounds.size(); ++i) {
+    cum += h.counts[i];
+    m.histogram.bucket.push_back({cum, h.bounds[i]});
+  }
+  m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
+  f.metric.push_back(std::move(m));
+}
+
+void reply(mg_connection* c, int status, const char* type, const std::string& body, const char* extra = "") {
+  mg_printf(c,
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n%s"
+            "Connection: close\r\n\r\n",
+            status, mg_get_response_code_text(c, status), type, body.size(), extra);
+  mg_write(c, body.data(), body.size());
+}
+
+void reply_json(mg_connection* c, int status, const std::string& body) { reply(c, status, "application/json", body); }
+
+std::string error_json(std::string_view message) {
+  std::string o = "{\"error\":";
+  json_append_string(o, message);
+  o += "}";
+  return o;
+}
+
+void kv(std::string& o, const char* k, double v, bool comma = true) {
+  if (comma) o += ",";
+  json_append_string(o, k);
+  o += ":";
+  json_append_double(o, std::isfinite(v) ? v : 0);
+}
+
+void kv(std::string& o, const char* k, uint64_t v, bool comma = true) {
+  if (comma) o += ",";
+  json_append_string(o, k);
+  o += ":";
+  json_append_uint(o, v);
+}
+
+void kv(std::string& o, const char* k, std::string_view v, bool comma = true) {
+  if (comma) o += ",";
+  json_append_string(o, k);
+  o += ":";
+  json_append_string(o, v);
+}
+
+void kv(std::string& o, const char* k, bool v, bool comma = true) {
+  if (comma) o += ",";
+  json_append_string(o, k);
+  o += v ? ":true" : ":false";
+}
+
+std::string status_json(const Snapshot& s) {
+  std::string o = "{";
+  kv(o, "version", s.version, false);
+  kv(o, "algorithm", s.algorithm);
+  kv(o, "hashing_path", s.hashing_path);
+  kv(o, "started_unix", s.started_unix);
+  kv(o, "published_unix", s.published_unix);
+  kv(o, "ready", s.ready);
+  kv(o, "not_ready_reason", s.not_ready_reason);
+  kv(o, "draining", s.draining);
+  kv(o, "connections", s.connections_current);
+  kv(o, "workers", uint64_t(s.workers.size()));
+  kv(o, "hashrate", s.hashrate);
+  kv(o, "reloads_ok", s.reloads_ok);
+  kv(o, "reloads_failed", s.reloads_failed);
+  kv(o, "last_reload_error", s.last_reload_error);
+  o += ",\"shares\":{";
+  bool first = true;
+  for (const auto& [k, v] : s.shares) {
+    kv(o, k.c_str(), v, !first);
+    first = false;
+  }
+  o += "},\"hashrate_history\":[";
+  for (size_t i = 0; i < s.hashrate_history.size(); ++i) {
+    if (i) o += ",";
+    o += "[";
+    json_append_double(o, s.hashrate_history[i].first);
+    o += ",";
+    json_append_double(o, s.hashrate_history[i].second);
+    o += "]";
+  }
+  o += "]}";
+  return o;
+}
+
+std::string pools_json(const Snapshot& s) {
+  std::string o = "{\"pools\":[";
+  for (size_t i = 0; i < s.pools.size(); ++i) {
+    const PoolSnapshot& p = s.pools[i];
+    if (i) o += ",";
+    o += "{";
+    kv(o, "name", p.name, false);
+    kv(o, "url", p.url);
+    kv(o, "priority", uint64_t(std::max(0, p.priority)));
+    kv(o, "weight", p.weight);
+    kv(o, "enabled", p.enabled);
+    kv(o, "state", p.state);
+    kv(o, "breaker", p.breaker);
+    kv(o, "connections", p.connections);
+    kv(o, "sessions", p.sessions);
+    kv(o, "accepted", p.accepted);
+    kv(o, "rejected", p.rejected);
+    kv(o, "accepted_difficulty", p.accepted_difficulty);
+    kv(o, "hashrate", p.hashrate);
+    o += "}";
+  }
+  o += "]}";
+  return o;
+}
+
+// Trouble first: the highest reject ratio, then the longest silence.
+std::vector<const WorkerSnapshot*> by_trouble(const Snapshot& s) {
+  std::vector<const WorkerSnapshot*> w;
+  w.reserve(s.workers.size());
+  for (const auto& x : s.workers) w.push_back(&x);
+  auto silence = [&](const WorkerSnapshot* x) {
+    return x->last_share_unix > 0 ? s.published_unix - x->last_share_unix : s.published_unix - s.started_unix;
+  };
+  std::sort(w.begin(), w.end(), [&](const WorkerSnapshot* a, const WorkerSnapshot* b) {
+    if (a->reject_ratio != b->reject_ratio) return a->reject_ratio > b->reject_ratio;
+    if (silence(a) != silence(b)) return silence(a) > silence(b);
+    return a->name < b->name;
+  });
+  return w;
+}
+
+std::string workers_json(const Snapshot& s, size_t limit) {
+  std::string o = "{\"total\":";
+  json_append_uint(o, s.workers.size());
+  o += ",\"workers\":[";
+  auto w = by_trouble(s);
+  for (size_t i = 0; i < w.size() && i < limit; ++i) {
+    const WorkerSnapshot& x = *w[i];
+    if (i) o += ",";
+    o += "{";
+    kv(o, "name", x.name, false);
+    kv(o, "sessions", x.sessions);
+    kv(o, "hashrate", x.hashrate);
+    kv(o, "accepted", x.accepted);
+    kv(o, "rejected", x.rejected);
+    kv(o, "rejected_stale", x.rejected_stale);
+    kv(o, "rejected_duplicate", x.rejected_duplicate);
+    kv(o, "rejected_low_difficulty", x.rejected_low_difficulty);
+    kv(o, "rejected_other", x.rejected_other);
+    kv(o, "reject_ratio", x.reject_ratio);
+    kv(o, "forwarded", x.forwarded);
+    kv(o, "pool_accepted", x.pool_accepted);
+    kv(o, "pool_rejected", x.pool_rejected);
+    kv(o, "blocks", x.blocks);
+    kv(o, "accepted_difficulty", x.accepted_difficulty);
+    kv(o, "last_share_unix", x.last_share_unix);
+    kv(o, "last_share_age_seconds", x.last_share_unix > 0 ? s.published_unix - x.last_share_unix : -1.0);
+    o += "}";
+  }
+  o += "]}";
+  return o;
+}
+
+}  // namespace
+
+std::string AdminServer::metrics_text(const Snapshot& s) {
+  std::vector<MetricFamily> fams;
+  auto f = family("hashgate_build_info", "hashgate version, algorithm and hashing path in use", MetricType::Gauge);
+  add(f, 1, {{"version", s.version}, {"algorithm", s.algorithm}, {"hashing_path", s.hashing_path}});
+  fams.push_back(std::move(f));
+  f = family("hashgate_start_time_seconds", "Unix time the process started", MetricType::Gauge);
+  add(f, s.started_unix);
+  fams.push_back(std::move(f));
+  f = family("hashgate_ready", "1 when listeners are up and a pool is usable", MetricType::Gauge);
+  add(f, s.ready ? 1 : 0);
+  fams.push_back(std::move(f));
+
+  f = family("hashgate_connections", "Miner connections open now", MetricType::Gauge);
+  add(f, double(s.connections_current));
+  fams.push_back(std::move(f));
+  f = family("hashgate_connections_accepted_total", "Miner connections accepted", MetricType::Counter);
+  add(f, double(s.connections_accepted));
+  fams.push_back(std::move(f));
+  f = family("hashgate_connections_closed_total", "Miner connections closed, by reason", MetricType::Counter);
+  for (const auto& [reason, n] : s.connections_closed) add(f, double(n), {{"reason", reason}});
+  fams.push_back(std::move(f));
+  f = family("hashgate_sessions", "Miner sessions bound to a pool, by pool", MetricType::Gauge);
+  for (const auto& [pool, n] : s.sessions_by_pool) add(f, double(n), {{"pool", pool}});
+  fams.push_back(std::move(f));
+
+  f = family("hashgate_shares_total", "Miner shares by verdict", MetricType::Counter);
+  for (const char* k : {"accepted", "rejected_stale", "rejected_duplicate", "rejected_low_difficulty", "rejected_other"}) {
+    auto it = s.shares.find(k);
+    add(f, it == s.shares.end() ? 0 : double(it->second), {{"result", k}});
+  }
+  fams.push_back(std::move(f));
+  auto share_count = [&](const char* k) {
+    auto it = s.shares.find(k);
+    return it == s.shares.end() ? 0.0 : double(it->second);
+  };
+  f = family("hashgate_shares_forwarded_total", "Shares submitted to a pool", MetricType::Counter);
+  add(f, share_count("forwarded"));
+  fams.push_back(std::move(f));
+  f = family("hashgate_blocks_found_total", "Shares that met the network target", MetricType::Counter);
+  add(f, share_count("blocks"));
+  fams.push_back(std::move(f));
+  f = family("hashgate_pool_shares_total", "Pool answers to forwarded shares, by pool and result",
+             MetricType::Counter);
+  for (const PoolSnapshot& p : s.pools) {
+    add(f, double(p.accepted), {{"pool", p.name}, {"result", "accepted"}});
+    add(f, double(p.rejected), {{"pool", p.name}, {"result", "rejected"}});
+  }
+  fams.push_back(std::move(f));
+
+  // Per worker, up to max_worker_labels workers (by accepted difficulty); the rest as "other".
+  f = family("hashgate_worker_accepted_difficulty_total", "Accepted share difficulty per worker",
+             MetricType::Counter);
+  {
+    std::vector<const WorkerSnapshot*> w;
+    for (const auto& x : s.workers) w.push_back(&x);
+    std::sort(w.begin(), w.end(), [](auto* a, auto* b) {
+      return a->accepted_difficulty != b->accepted_difficulty ? a->accepted_difficulty > b->accepted_difficulty
+                                                               : a->name < b->name;
+    });
+    double other = 0;
+    bool folded = false;
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (i < s.max_worker_labels && w[i]->name != "other") {
+        add(f, w[i]->accepted_difficulty, {{"worker", w[i]->name}});
+      } else {
+        other += w[i]->accepted_difficulty;
+        folded = true;
+      }
+    }
+    if (folded) add(f, other, {{"worker", "other"}});
+  }
+  fams.push_back(std::move(f));
+
+  f = family("hashgate_pool_up", "1 when the pool has a subscribed connection with work", MetricType::Gauge);
+  auto f_active = family("hashgate_pool_active", "1 for the pool miners are sent to", MetricType::Gauge);
+  auto f_enabled = family("hashgate_pool_enabled", "0 when disabled through the admin API", MetricType::Gauge);
+  auto f_breaker = family("hashgate_pool_breaker_state", "The pool's circuit breaker state (1 for the current one)",
+                          MetricType::Gauge);
+  auto f_conns = family("hashgate_pool_connections", "Open connections to the pool", MetricType::Gauge);
+  auto f_rate = family("hashgate_pool_hashrate_hashes_per_second", "Estimated hashrate accepted by the pool",
+                       MetricType::Gauge);
+  for (const PoolSnapshot& p : s.pools) {
+    add(f, p.state == "active" || p.state == "standby" ? 1 : 0, {{"pool", p.name}});
+    add(f_active, p.state == "active" ? 1 : 0, {{"pool", p.name}});
+    add(f_enabled, p.enabled ? 1 : 0, {{"pool", p.name}});
+    for (const char* st : {"closed", "open", "half-open"})
+      add(f_breaker, p.breaker == st ? 1 : 0, {{"pool", p.name}, {"state", st}});
+    add(f_conns, double(p.connections), {{"pool", p.name}});
+    add(f_rate, p.hashrate, {{"pool", p.name}});
+  }
+  fams.push_back(std::move(f));
+  fams.push_back(std::move(f_active));
+  fams.push_back(std::move(f_enabled));
+  fams.push_back(std::move(f_breaker));
+  fams.push_back(std::move(f_conns));
+  fams.push_back(std::move(f_rate));
+
+  f = family("hashgate_hashrate_hashes_per_second", "Estimated hashrate of all miners (accepted shares)",
+             MetricType::Gauge);
+  add(f, s.hashrate);
+  fams.push_back(std::move(f));
+
+  f = family("hashgate_pool_submit_duration_seconds", "Round trip of a share submitted to a pool",
+             MetricType::Histogram);
+  add_histogram(f, s.submit_rtt);
+  fams.push_back(std::move(f));
+  f = family("hashgate_job_fanout_duration_seconds", "Time to send one new job to every session of a connection",
+             MetricType::Histogram);
+  add_histogram(f, s.job_fanout);
+  fams.push_back(std::move(f));
+  f = family("hashgate_share_validation_duration_seconds", "From a share's arrival to its verdict (hashing included)",
+             MetricType::Histogram);
+  add_histogram(f, s.share_validation);
+  fams.push_back(std::move(f));
+
+  f = family("hashgate_config_reloads_total", "SIGHUP reloads by result", MetricType::Counter);
+  add(f, double(s.reloads_ok), {{"result", "ok"}});
+  add(f, double(s.reloads_failed), {{"result", "failed"}});
+  fams.push_back(std::move(f));
+
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, fams);
+  return out.str();
+}
+
+AdminServer::AdminServer(const SnapshotBox& box, conf::Admin cfg, std::function<void(AdminCommand)> submit)
+    : box_(box), cfg_(std::move(cfg)), submit_(std::move(submit)), token_(cfg_.token) {}
+
+AdminServer::~AdminServer() { stop(); }
+
+void AdminServer::set_token(const std::string& token) {
+  std::lock_guard<std::mutex> g(token_mu_);
+  token_ = token;
+}
+
+bool AdminServer::start(std::string& error) {
+  mg_init_library(0);
+  const std::string ports = cfg_.bind->host.find(':') != std::string::npos
+                                ? "[" + cfg_.bind->host + "]:" + std::to_string(cfg_.bind->port)
+                                : cfg_.bind->host + ":" + std::to_string(cfg_.bind->port);
+  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "4", "request_timeout_ms", "10000",
+                           "enable_keep_alive", "no", nullptr};
+  mg_callbacks cb{};
+  cb.log_message = [](const mg_connection*, const char* message) {
+    log::warn("admin_http").kv("message", message);
+    return 1;
+  };
+  ctx_ = mg_start(&cb, this, options);
+  if (!ctx_) {
+    error = "admin server cannot listen on " + ports;
+    return false;
+  }
+  mg_set_request_handler(ctx_, "/", &AdminServer::dispatch, this);
+  mg_server_port sp[4];
+  int n = mg_get_server_ports(ctx_, 4, sp);
+  port_ = n > 0 ? sp[0].port : 0;
+  return true;
+}
+
+void AdminServer::stop() {
+  if (ctx_) {
+    mg_stop(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+int AdminServer::dispatch(mg_connection* c, void* self) { return static_cast<AdminServer*>(self)->handle(c); }
+
+int AdminServer::handle(mg_connection* c) {
+  const mg_request_info* ri = mg_get_request_info(c);
+  const std::string method = ri->request_method ? ri->request_method : "";
+  const std::string uri = ri->local_uri ? ri->local_uri : "/";
+  auto snap = box_.load();
+  if (!snap) {
+    reply(c, 503, "text/plain", "starting\n");
+    return 503;
+  }
+  const Snapshot& s = *snap;
+  if (method == "GET" || method == "HEAD") {
+    if (uri == "/metrics") {
+      reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(s));
+      return 200;
+    }
+    if (uri == "/healthz") {
+      double age = mono_seconds() - s.published_mono;
+      if (age > kStallSeconds) {
+        reply(c, 503, "text/plain", "event loop stalled: no snapshot for " + std::to_string(int(age)) + " s\n");
+        return 503;
+      }
+      reply(c, 200, "text/plain", "ok\n");
+      return 200;
+    }
+    if (uri == "/readyz") {
+      if (!s.ready) {
+        reply(c, 503, "text/plain", "not ready: " + s.not_ready_reason + "\n");
+        return 503;
+      }
+      reply(c, 200, "text/plain", "ready\n");
+      return 200;
+    }
+    if (uri == "/api/v1/status") return reply_json(c, 200, status_json(s)), 200;
+    if (uri == "/api/v1/pools") return reply_json(c, 200, pools_json(s)), 200;
+    if (uri == "/api/v1/workers") {
+      size_t limit = 1000;
+      char buf[16];
+      if (ri->query_string && mg_get_var(ri->query_string, std::strlen(ri->query_string), "limit", buf, sizeof buf) > 0)
+        limit = size_t(std::max(0L, std::strtol(buf, nullptr, 10)));
+      return reply_json(c, 200, workers_json(s, limit)), 200;
+    }
+    if (uri == "/" || uri == "/index.html") {
+      reply(c, 200, "text/html; charset=utf-8", std::string(kDashboardHtml));
+      return 200;
+    }
+    reply_json(c, 404, error_json("no such endpoint: " + uri));
+    return 404;
+  }
+  if (method == "POST") {
+    // POST /api/v1/pools/<name>/enable|disable, with the bearer token.
+    const std::string prefix = "/api/v1/pools/";
+    std::string token;
+    {
+      std::lock_guard<std::mutex> g(token_mu_);
+      token = token_;
+    }
+    const char* auth = mg_get_header(c, "Authorization");
+    if (token.empty()) {
+      reply_json(c, 403, error_json("changes are disabled: set admin.token in the config"));
+      return 403;
+    }
+    if (!auth || std::string(auth) != "Bearer " + token) {
+      log::warn("admin_unauthorized").kv("uri", uri).kv("peer", ri->remote_addr);
+      reply(c, 401, "application/json", error_json("missing or wrong bearer token"),
+            "WWW-Authenticate: Bearer\r\n");
+      return 401;
+    }
+    if (uri.rfind(prefix, 0) == 0) {
+      std::string rest = uri.substr(prefix.size());
+      auto slash = rest.rfind('/');
+      std::string name = slash == std::string::npos ? "" : rest.substr(0, slash);
+      std::string action = slash == std::string::npos ? rest : rest.substr(slash + 1);
+      bool known = std::any_of(s.pools.begin(), s.pools.end(), [&](const PoolSnapshot& p) { return p.name == name; });
+      if (!known) {
+        reply_json(c, 404, error_json("no pool named '" + name + "'"));
+        return 404;
+      }
+      if (action != "enable" && action != "disable") {
+        reply_json(c, 400, error_json("unknown action '" + action + "' (expected enable or disable)"));
+        return 400;
+      }
+      submit_(AdminCommand{action == "enable" ? AdminCommand::Kind::kPoolEnable : AdminCommand::Kind::kPoolDisable,
+                           name});
+      log::info("admin_command").kv("action", "pool_" + action).kv("pool", name).kv("peer", ri->remote_addr);
+      std::string body = "{\"queued\":true";
+      kv(body, "pool", name);
+      kv(body, "action", action);
+      body += "}";
+      reply_json(c, 202, body);
+      return 202;
+    }
+    reply_json(c, 404, error_json("no such endpoint: " + uri));
+    return 404;
+  }
+  reply_json(c, 405, error_json("method " + method + " not allowed"));
+  return 405;
+}
+
+}  // namespace hashgate

@@ -1,0 +1,134 @@
+// What the loop publishes for the admin server: plain values copied once a
+// second into an immutable snapshot. The admin threads read snapshots only;
+// they never touch the loop's own data.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace hashgate {
+
+// A fixed-bucket histogram owned by the loop (no atomics: one writer).
+struct Histogram {
+  explicit Histogram(std::vector<double> upper_bounds = {})
+      : bounds(std::move(upper_bounds)), counts(bounds.size(), 0) {}
+  void observe(double v) {
+    for (size_t i = 0; i < bounds.size(); ++i)
+      if (v <= bounds[i]) {
+        ++counts[i];
+        break;
+      }
+    ++count;
+    sum += v;
+  }
+  std::vector<double> bounds;
+  std::vector<uint64_t> counts;  // per bucket, not cumulative
+  uint64_t count = 0;
+  double sum = 0;
+};
+
+// Decaying sum of accepted difficulty: an hashrate estimate that needs one
+// double per worker and no per-share history.
+struct RateEstimator {
+  static constexpr double kTau = 300;  // seconds
+  double acc = 0;
+  double at = 0;
+  void add(double now, double difficulty) {
+    decay(now);
+    acc += difficulty;
+  }
+  void decay(double now) {
+    if (now > at) acc *= std::exp(-(now - at) / kTau);
+    at = now;
+  }
+  // Difficulty per second over about the last kTau seconds.
+  double per_second(double now) const { return now > at ? acc * std::exp(-(now - at) / kTau) / kTau : acc / kTau; }
+};
+
+struct PoolSnapshot {
+  std::string name;
+  std::string url;
+  int priority = 0;
+  double weight = 1;
+  bool enabled = true;
+  std::string state;    // active | standby | down | disabled
+  std::string breaker;  // closed | open | half-open
+  uint64_t connections = 0;
+  uint64_t sessions = 0;
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  double accepted_difficulty = 0;
+  double hashrate = 0;  // hashes per second, from pool-accepted difficulty
+};
+
+struct WorkerSnapshot {
+  std::string name;
+  uint64_t sessions = 0;
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  uint64_t rejected_stale = 0;
+  uint64_t rejected_duplicate = 0;
+  uint64_t rejected_low_difficulty = 0;
+  uint64_t rejected_other = 0;
+  uint64_t forwarded = 0;
+  uint64_t pool_accepted = 0;
+  uint64_t pool_rejected = 0;
+  uint64_t blocks = 0;
+  double accepted_difficulty = 0;
+  double hashrate = 0;
+  double last_share_unix = 0;  // 0: none yet
+  double reject_ratio = 0;
+};
+
+struct Snapshot {
+  std::string version;
+  std::string algorithm;
+  std::string hashing_path;
+  double started_unix = 0;
+  double published_unix = 0;
+  double published_mono = 0;  // steady seconds, for /healthz
+  bool listeners_up = false;
+  bool draining = false;
+  bool ready = false;
+  std::string not_ready_reason;
+
+  uint64_t connections_current = 0;
+  uint64_t connections_accepted = 0;
+  std::map<std::string, uint64_t> connections_closed;  // by reason class
+  std::map<std::string, uint64_t> shares;              // by result
+  std::map<std::string, uint64_t> sessions_by_pool;
+  uint64_t reloads_ok = 0;
+  uint64_t reloads_failed = 0;
+  std::string last_reload_error;
+
+  Histogram submit_rtt, job_fanout, share_validation;
+  std::vector<PoolSnapshot> pools;
+  std::vector<WorkerSnapshot> workers;
+  double hashrate = 0;  // all workers
+  std::vector<std::pair<double, double>> hashrate_history;  // (unix time, H/s), oldest first
+  unsigned max_worker_labels = 100;
+};
+
+// The one place a snapshot changes hands: the loop stores, admin threads load.
+class SnapshotBox {
+ public:
+  void store(std::shared_ptr<const Snapshot> s) {
+    std::lock_guard<std::mutex> g(mu_);
+    snap_ = std::move(s);
+  }
+  std::shared_ptr<const Snapshot> load() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return snap_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const Snapshot> snap_;
+};
+
+}  // namespace hashgate
