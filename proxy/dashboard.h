@@ -72,7 +72,7 @@ async function refresh(){
       if(w.reject_ratio>0.05||w.last_share_age_seconds<0||w.last_share_age_seconds>300)tr.className="trouble";
       tr.append(td(w.name),td(w.sessions,"n"),td(rate(w.hashrate),"n"),td(w.accepted,"n"),td(w.rejected,"n"),
         td((100*w.reject_ratio).toFixed(1)+" %","n"),td(age(w.last_share_age_seconds)));wb.appendChild(tr)}
-    drawChart(st.hashrate_history);
+    drawChart(st.hashrate_history.concat([[st.published_unix,st.hashrate]]));
     document.getElementById("err").textContent="";
     document.body.dataset.loaded="1";
   }catch(e){document.getElementById("err").textContent="cannot reach hashgate: "+e}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything hashgate needs to build, run and test on Debian 12.
+# Installs everything hashgate needs to build and run on Debian 12; with
+# --test, also what only the tests use (headless Chromium for the dashboard).
 # Idempotent: a second run only checks. Must run as root (or under sudo).
 set -euo pipefail
 
@@ -10,6 +11,9 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev doctest-dev zlib1g-dev
   python3 curl socat procps
 )
+if [ "${1:-}" = "--test" ]; then
+  packages+=(chromium fonts-dejavu-core)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,7 +3,7 @@
 # configurations, and runs every test (ctest) in both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+bash scripts/deps.sh --test
 bash scripts/build.sh release
 bash scripts/build.sh asan
 

@@ -57,6 +57,7 @@ class Miner:
         self.set_extranonce_count = 0
         self.deadline = None
         self.tls_version = None
+        self.connect_failures = 0
 
     def report(self):
         return {
@@ -68,6 +69,7 @@ class Miner:
             "errors": self.errors[:20], "shares": self.shares, "closed_by_server": self.closed,
             "job_times": self.job_times, "reconnects": self.reconnects,
             "set_extranonce": self.set_extranonce_count, "tls_version": self.tls_version,
+            "connect_failures": self.connect_failures,
         }
 
     def send(self, method, params, kind=None):
@@ -123,13 +125,20 @@ class Miner:
                 await asyncio.wait_for(self.mine(), timeout=a.timeout)
                 if self.finished():
                     break
-                # Told to reconnect (or dropped, in duration mode): go again.
+                # Told to reconnect (or dropped, in duration mode): go again,
+                # after the answers to shares already sent (up to 2 s).
                 wait = self.reconnect_wait if self.reconnect_wait is not None else 1.0
+                t0 = time.monotonic()
+                while not self.closed and any(k.startswith("submit") for k in self.pending.values()) \
+                        and time.monotonic() - t0 < 2:
+                    await asyncio.sleep(0.02)
                 self.writer.close()
                 reader_task.cancel()
                 await asyncio.sleep(min(wait, 30))
                 self.reconnects += 1
-                reader_task = await self.connect()
+                reader_task = await self.reconnect()
+                if reader_task is None:
+                    break
             # Wait for the answers to everything submitted.
             t0 = time.monotonic()
             while any(k.startswith("submit") for k in self.pending.values()) and time.monotonic() - t0 < 10:
@@ -139,6 +148,18 @@ class Miner:
         finally:
             self.writer.close()
             reader_task.cancel()
+
+    async def reconnect(self):
+        """Connects again; a refused connection is retried until the deadline
+        (duration mode), else given up. None when giving up."""
+        while True:
+            try:
+                return await self.connect()
+            except OSError:
+                self.connect_failures += 1
+                if self.deadline is None or time.monotonic() >= self.deadline:
+                    return None
+                await asyncio.sleep(0.5)
 
     async def read_loop(self):
         try:
