@@ -1385,6 +1385,7 @@ void Gateway::dispose_link(Link* l) {
 void Gateway::on_tick() {
   double t = now();
   publish_snapshot();
+  log::flush_suppressed();
   for (auto& ps : pools_)
     if (ps->test_pool) ps->test_pool->on_tick(t);
   for (auto& [id, l] : links_)

@@ -2,6 +2,12 @@
 
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
 #include <cstdio>
 
 #include "protocol/json_writer.h"
@@ -42,8 +48,72 @@ void init(const std::string& level, const std::string& format) {
 void set_level(const std::string& level) { spdlog::set_level(parse_level(level)); }
 bool json() { return g_json; }
 
+namespace {
+
+// Events a peer can cause at any rate: at most kRepeatsPerSecond lines per
+// event name each second; the rest are counted and reported as one
+// log_suppressed line.
+constexpr unsigned kRepeatsPerSecond = 20;
+const std::unordered_set<std::string_view> kRateLimited = {
+    "share_rejected",     "share_rejected_by_pool", "miner_protocol_error", "pool_protocol_error",
+    "share_not_forwarded", "accept_failed",         "admin_unauthorized",   "admin_http"};
+
+struct Window {
+  int64_t second = 0;
+  unsigned lines = 0;
+  uint64_t suppressed = 0;
+};
+std::mutex g_rate_mu;
+std::unordered_map<std::string_view, Window> g_windows;
+
+int64_t now_second() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void report_suppressed(std::string_view name, uint64_t n) {
+  Event(spdlog::level::warn, "log_suppressed").kv("repeated_event", name).kv("lines", n);
+}
+
+// True when this line may be written.
+bool admit(std::string_view name) {
+  auto it = kRateLimited.find(name);
+  if (it == kRateLimited.end()) return true;
+  uint64_t report = 0;
+  bool ok;
+  {
+    std::lock_guard<std::mutex> g(g_rate_mu);
+    Window& w = g_windows[*it];
+    const int64_t sec = now_second();
+    if (sec != w.second) {
+      report = w.suppressed;
+      w = Window{sec, 0, 0};
+    }
+    ok = ++w.lines <= kRepeatsPerSecond;
+    if (!ok) ++w.suppressed;
+  }
+  if (report) report_suppressed(name, report);
+  return ok;
+}
+
+}  // namespace
+
+void flush_suppressed() {
+  std::vector<std::pair<std::string_view, uint64_t>> out;
+  {
+    std::lock_guard<std::mutex> g(g_rate_mu);
+    const int64_t sec = now_second();
+    for (auto& [name, w] : g_windows)
+      if (w.suppressed && w.second != sec) {
+        out.emplace_back(name, w.suppressed);
+        w.suppressed = 0;
+      }
+  }
+  for (auto& [name, n] : out) report_suppressed(name, n);
+}
+
 Event::Event(spdlog::level::level_enum level, std::string_view name)
     : level_(level), enabled_(spdlog::should_log(level)) {
+  if (enabled_) enabled_ = admit(name);
   if (!enabled_) return;
   if (g_json) {
     line_ = "\"event\":";

@@ -15,6 +15,9 @@ namespace hashgate::log {
 void init(const std::string& level, const std::string& format);
 void set_level(const std::string& level);
 bool json();
+// Writes the count of lines held back by the per-event rate limit (peer-caused
+// events: at most 20 lines per event name per second). Called each second.
+void flush_suppressed();
 
 // Builds one event and emits it when destroyed:
 //   log::Event(spdlog::level::info, "session_closed").kv("peer", p).kv("reason", r);

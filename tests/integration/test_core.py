@@ -368,7 +368,8 @@ def test_default_config_runs(hashgate):
     d = tempfile.mkdtemp(prefix="hashgate-default-")
     path = os.path.join(d, "hashgate.yaml")
     with open(src) as f:
-        text = f.read().replace("0.0.0.0:3333", "127.0.0.1:0").replace("format: text", "format: json")
+        text = f.read().replace("0.0.0.0:3333", "127.0.0.1:0").replace("format: text", "format: json") \
+            .replace("127.0.0.1:9100", "127.0.0.1:0")
     with open(path, "w") as f:
         f.write(text)
     from harness import Proc
@@ -376,6 +377,18 @@ def test_default_config_runs(hashgate):
     try:
         port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
                             and json.loads(l)["port"])
+        admin = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "admin_listening"
+                             and json.loads(l)["port"])
+        import urllib.error
+        import urllib.request
+        ready, deadline = False, time.monotonic() + 10
+        while not ready and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % admin, timeout=10) as resp:
+                    ready = resp.status == 200
+            except urllib.error.HTTPError:
+                time.sleep(0.2)
+        check(ready, "the default config's /readyz never became ready")
         r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                          "support", "sim_miner.py"),
                             "--port", str(port), "--count", "4", "--shares", "3", "--suggest-difficulty", "0.0005"],
