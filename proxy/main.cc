@@ -1,6 +1,12 @@
 // hashgate's entry point: arguments, config, logging, signals, the loop.
 #include <uv.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +27,11 @@
 namespace {
 
 const char kUsage[] =
-    "usage: hashgate --config FILE      run the gateway\n"
+    "usage: hashgate --config FILE [--watch-config SECONDS]\n"
+    "                                   run the gateway; with --watch-config, reload (as on SIGHUP)\n"
+    "                                   when FILE changes (checked every SECONDS; e.g. a Kubernetes ConfigMap)\n"
+    "       hashgate --healthcheck [HOST:PORT]\n"
+    "                                   GET /healthz on the admin server (default 127.0.0.1:9100); exit 0 if healthy\n"
     "       hashgate --check-config FILE  validate FILE; exit 0, or 1 with the error\n"
     "       hashgate --version          print the version and allocator\n"
     "       hashgate --help             this text\n";
@@ -41,18 +51,103 @@ std::string allocator_description() {
 #endif
 }
 
+// A blocking GET /healthz with a 3 s timeout, for container health checks
+// (the runtime image has no curl).
+int healthcheck(const std::string& where) {
+  auto ep = hashgate::conf::parse_endpoint(where);
+  if (!ep) {
+    std::fprintf(stderr, "hashgate: --healthcheck needs host:port, got '%s'\n", where.c_str());
+    return 2;
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(ep->host.c_str(), std::to_string(ep->port).c_str(), &hints, &res) != 0 || !res) {
+    std::fprintf(stderr, "unhealthy: cannot resolve %s\n", ep->host.c_str());
+    return 1;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM, 0);
+  timeval tv{3, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  const bool connected = fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0;
+  freeaddrinfo(res);
+  if (!connected) {
+    std::fprintf(stderr, "unhealthy: cannot connect to %s: %s\n", where.c_str(), std::strerror(errno));
+    if (fd >= 0) close(fd);
+    return 1;
+  }
+  const std::string req = "GET /healthz HTTP/1.0\r\nHost: " + ep->host + "\r\n\r\n";
+  std::string resp;
+  if (send(fd, req.data(), req.size(), 0) == ssize_t(req.size())) {
+    char buf[512];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0 && resp.size() < 4096) resp.append(buf, size_t(n));
+  }
+  close(fd);
+  const bool ok = resp.rfind("HTTP/1.1 200", 0) == 0 || resp.rfind("HTTP/1.0 200", 0) == 0;
+  auto body = resp.find("\r\n\r\n");
+  std::fprintf(ok ? stdout : stderr, "%s%s", ok ? "" : "unhealthy: ",
+               body == std::string::npos ? "no answer\n" : resp.substr(body + 4).c_str());
+  return ok ? 0 : 1;
+}
+
+struct FileStamp {
+  bool ok = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  timespec mtime{};
+  bool operator==(const FileStamp& o) const {
+    return ok == o.ok && dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+           mtime.tv_nsec == o.mtime.tv_nsec;
+  }
+};
+
+// stat() follows symlinks: a ConfigMap update (a new ..data target) shows.
+FileStamp stamp(const std::string& path) {
+  struct stat st {};
+  FileStamp f;
+  if (stat(path.c_str(), &st) != 0) return f;
+  f.ok = true;
+  f.dev = st.st_dev;
+  f.ino = st.st_ino;
+  f.size = st.st_size;
+  f.mtime = st.st_mtim;
+  return f;
+}
+
 struct Runtime {
   hashgate::Gateway* gateway;
   hashgate::AdminServer* admin;
   std::string config_path;
   uv_signal_t term, intr, hup;
+  uv_timer_t watch;
+  FileStamp seen;
 };
+
+void reload_config(Runtime* rt, const char* why) {
+  hashgate::log::info("config_reload").kv("config", rt->config_path).kv("trigger", why);
+  rt->seen = stamp(rt->config_path);
+  hashgate::conf::Config next;
+  try {
+    next = hashgate::conf::load_file(rt->config_path);
+  } catch (const hashgate::conf::ConfigError& e) {
+    rt->gateway->reload_failed(e.what());
+    return;
+  }
+  const std::string token = next.admin.token;
+  std::vector<std::string> notes;
+  rt->gateway->reload(std::move(next), notes);
+  if (rt->admin) rt->admin->set_token(token);
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string config_path;
   bool check_only = false;
+  double watch_seconds = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -61,6 +156,15 @@ int main(int argc, char** argv) {
     } else if (a == "--version") {
       std::printf("hashgate %s\nallocator: %s\n", HASHGATE_VERSION, allocator_description().c_str());
       return 0;
+    } else if (a == "--healthcheck") {
+      return healthcheck(i + 1 < argc ? argv[i + 1] : "127.0.0.1:9100");
+    } else if (a == "--watch-config" && i + 1 < argc) {
+      char* end = nullptr;
+      watch_seconds = std::strtod(argv[++i], &end);
+      if (*end || !(watch_seconds > 0)) {
+        std::fprintf(stderr, "hashgate: --watch-config needs a number of seconds, got '%s'\n", argv[i]);
+        return 2;
+      }
     } else if ((a == "--config" || a == "--check-config" || a == "-c") && i + 1 < argc) {
       config_path = argv[++i];
       check_only = a == "--check-config";
@@ -120,7 +224,7 @@ int main(int argc, char** argv) {
 
   // Signal handles never keep the loop alive on their own (unref): the loop
   // ends when the gateway has released everything after a stop.
-  Runtime rt{&gateway, admin.get(), config_path, {}, {}, {}};
+  Runtime rt{&gateway, admin.get(), config_path, {}, {}, {}, {}, stamp(config_path)};
   loop->data = &rt;
   for (uv_signal_t* s : {&rt.term, &rt.intr, &rt.hup}) {
     uv_signal_init(loop, s);
@@ -135,25 +239,24 @@ int main(int argc, char** argv) {
   // SIGHUP: reload. A bad config is refused and the running one stays.
   uv_signal_start(
       &rt.hup,
-      [](uv_signal_t* s, int) {
-        auto* rt = static_cast<Runtime*>(s->loop->data);
-        hashgate::log::info("config_reload").kv("config", rt->config_path);
-        hashgate::conf::Config next;
-        try {
-          next = hashgate::conf::load_file(rt->config_path);
-        } catch (const hashgate::conf::ConfigError& e) {
-          rt->gateway->reload_failed(e.what());
-          return;
-        }
-        const std::string token = next.admin.token;
-        std::vector<std::string> notes;
-        rt->gateway->reload(std::move(next), notes);
-        if (rt->admin) rt->admin->set_token(token);
-      },
-      SIGHUP);
+      [](uv_signal_t* s, int) { reload_config(static_cast<Runtime*>(s->loop->data), "SIGHUP"); }, SIGHUP);
+  uv_timer_init(loop, &rt.watch);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&rt.watch));
+  if (watch_seconds > 0) {
+    const auto ms = uint64_t(watch_seconds * 1000);
+    uv_timer_start(
+        &rt.watch,
+        [](uv_timer_t* t) {
+          auto* rt = static_cast<Runtime*>(t->loop->data);
+          FileStamp now = stamp(rt->config_path);
+          if (now.ok && !(now == rt->seen)) reload_config(rt, "file changed");
+        },
+        ms, ms);
+  }
 
   uv_run(loop, UV_RUN_DEFAULT);
   for (uv_signal_t* s : {&rt.term, &rt.intr, &rt.hup}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&rt.watch), nullptr);
   uv_run(loop, UV_RUN_DEFAULT);
   if (admin) admin->stop();
   uv_loop_close(loop);

@@ -339,7 +339,40 @@ def test_dashboard_in_chromium(hashgate):
           (len(api["workers"]), troubled[0], shot, os.path.getsize(shot)))
 
 
+def test_watch_config_and_healthcheck(hashgate):
+    """--watch-config reloads when the file changes (a ConfigMap update);
+    --healthcheck is the container's probe."""
+    d = tempfile.mkdtemp(prefix="hashgate-watch-")
+    pool, pool_port, _ = start_pool(d, "main")
+    path = os.path.join(d, "hashgate.yaml")
+    pools = [{"name": "main", "url": "stratum+tcp://127.0.0.1:%d" % pool_port, "user": "gw"}]
+    write_config(path, pools)
+    gw = Proc([hashgate, "--config", path, "--watch-config", "0.2"])
+    try:
+        admin = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "admin_listening"
+                             and json.loads(l)["port"])
+        hc = subprocess.run([hashgate, "--healthcheck", "127.0.0.1:%d" % admin], capture_output=True, text=True)
+        check(hc.returncode == 0 and hc.stdout.strip() == "ok", "healthcheck on a live admin: %s %r" %
+              (hc.returncode, hc.stdout + hc.stderr))
+        time.sleep(0.5)
+        check(not [l for l in gw.err_lines if '"config_reload"' in l], "reloaded without a change")
+        write_config(path, pools + [{"name": "test", "url": "test://local?difficulty=0.001", "priority": 5}])
+        gw.wait_line(lambda l: '"config_reloaded"' in l, timeout=10)
+        check(any('"trigger":"file changed"' in l for l in gw.err_lines), "the reload was not by the file watch")
+        time.sleep(1.2)
+        names = [p["name"] for p in json.loads(http(admin, "/api/v1/pools")[1])["pools"]]
+        check(names == ["main", "test"], "pools after the watched change: %s" % names)
+        check(gw.stop() == 0, "hashgate did not exit 0")
+    finally:
+        gw.stop()
+        pool.stop()
+    dead = subprocess.run([hashgate, "--healthcheck", "127.0.0.1:%d" % admin], capture_output=True, text=True)
+    check(dead.returncode == 1 and "unhealthy" in dead.stderr, "healthcheck on a stopped admin: %s" % dead.returncode)
+    print("watch-config: reload within 0.2 s polling; healthcheck 0 live, 1 stopped (%s)" % dead.stderr.strip())
+
+
 TESTS = {
+    "watch_config_and_healthcheck": test_watch_config_and_healthcheck,
     "metrics_parser_is_strict": test_metrics_parser_is_strict,
     "metrics_match": test_metrics_match_what_miners_and_pool_saw,
     "sighup_under_load": test_sighup_under_load,
