@@ -190,19 +190,7 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
   std::stable_sort(pool_order_.begin(), pool_order_.end(),
                    [&](size_t a, size_t b) { return cfg_.pools[a].priority < cfg_.pools[b].priority; });
   active_pool_ = pool_order_.front();
-  for (const conf::Pool& p : cfg_.pools) {
-    auto st = std::make_unique<PoolState>(breaker_cfg_);
-    st->cfg = &p;
-    st->endpoint = p.endpoint;
-    if (p.scheme == conf::PoolScheme::kTest) {
-      TestPoolOptions o;
-      o.difficulty = p.test_difficulty > 0 ? p.test_difficulty : cfg_.vardiff.min;
-      o.job_interval_seconds = p.test_job_interval;
-      o.extranonce2_size = p.test_extranonce2_size;
-      st->test_pool = std::make_unique<TestPool>(algo_, o, random_u64(), now());
-    }
-    pools_.push_back(std::move(st));
-  }
+  for (const conf::Pool& p : cfg_.pools) pools_.push_back(make_pool_state(p));
   uv_timer_init(loop_, &tick_);
   tick_.data = this;
   uv_timer_init(loop_, &link_check_);
@@ -221,6 +209,32 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
 }
 
 Gateway::~Gateway() = default;
+
+std::unique_ptr<Gateway::PoolState> Gateway::make_pool_state(const conf::Pool& p) {
+  auto st = std::make_unique<PoolState>(breaker_cfg_);
+  st->cfg = &p;
+  st->endpoint = p.endpoint;
+  if (p.scheme == conf::PoolScheme::kTest) {
+    TestPoolOptions o;
+    o.difficulty = p.test_difficulty > 0 ? p.test_difficulty : cfg_.vardiff.min;
+    o.job_interval_seconds = p.test_job_interval;
+    o.extranonce2_size = p.test_extranonce2_size;
+    st->test_pool = std::make_unique<TestPool>(algo_, o, random_u64(), now());
+  }
+  return st;
+}
+
+bool Gateway::setup_pool_tls(PoolState& ps, std::string& error) {
+  const conf::Pool& p = *ps.cfg;
+  if (!p.tls) return true;
+  TlsClientOptions o;
+  o.ca_file = p.tls->ca;
+  o.verify = p.tls->verify;
+  o.pins = p.tls->pins;
+  ps.tls = TlsContext::client(o, error);
+  if (!ps.tls) error = "pool " + p.name + ": " + error;
+  return ps.tls != nullptr;
+}
 
 int Gateway::start(std::string& error) {
   std::optional<HashPath> requested;
@@ -245,19 +259,8 @@ int Gateway::start(std::string& error) {
       .kv("lanes", uint64_t(hash_path_lanes(hash_path_)))
       .kv("threads", threads)
       .kv("sha", sha256_uses_shani() ? "sha-ni" : "portable");
-  for (auto& ps : pools_) {
-    const conf::Pool& p = *ps->cfg;
-    if (!p.tls) continue;
-    TlsClientOptions o;
-    o.ca_file = p.tls->ca;
-    o.verify = p.tls->verify;
-    o.pins = p.tls->pins;
-    ps->tls = TlsContext::client(o, error);
-    if (!ps->tls) {
-      error = "pool " + p.name + ": " + error;
-      return UV_EINVAL;
-    }
-  }
+  for (auto& ps : pools_)
+    if (!setup_pool_tls(*ps, error)) return UV_EINVAL;
   for (const conf::Listener& l : cfg_.listeners) {
     auto* ls = new ListenerState;
     ls->gw = this;
@@ -1473,22 +1476,11 @@ void Gateway::publish_snapshot() {
   s->workers.reserve(workers_.size());
   for (const auto& [name, st] : workers_) {
     WorkerSnapshot w;
+    static_cast<WorkerCounters&>(w) = st;
     w.name = name;
     auto it = sessions_per_worker.find(name);
     w.sessions = it == sessions_per_worker.end() ? 0 : it->second;
-    w.accepted = st.accepted;
-    w.rejected = st.rejected;
-    w.rejected_stale = st.rejected_stale;
-    w.rejected_duplicate = st.rejected_duplicate;
-    w.rejected_low_difficulty = st.rejected_low_difficulty;
-    w.rejected_other = st.rejected_other;
-    w.forwarded = st.forwarded;
-    w.pool_accepted = st.pool_accepted;
-    w.pool_rejected = st.pool_rejected;
-    w.blocks = st.blocks;
-    w.accepted_difficulty = st.accepted_difficulty;
     w.hashrate = st.rate.per_second(t) * hpd;
-    w.last_share_unix = st.last_share_unix;
     w.reject_ratio = st.accepted + st.rejected ? double(st.rejected) / double(st.accepted + st.rejected) : 0;
     acc += st.accepted;
     rst += st.rejected_stale;
@@ -1648,26 +1640,11 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
   for (size_t i = 0; i < cfg_.pools.size(); ++i) {
     const conf::Pool& p = cfg_.pools[i];
     if (!pools_[i]) {
-      auto st = std::make_unique<PoolState>(breaker_cfg_);
-      st->endpoint = p.endpoint;
-      if (p.scheme == conf::PoolScheme::kTest) {
-        TestPoolOptions o;
-        o.difficulty = p.test_difficulty > 0 ? p.test_difficulty : cfg_.vardiff.min;
-        o.job_interval_seconds = p.test_job_interval;
-        o.extranonce2_size = p.test_extranonce2_size;
-        st->test_pool = std::make_unique<TestPool>(algo_, o, random_u64(), now());
-      }
-      if (p.tls) {
-        TlsClientOptions o;
-        o.ca_file = p.tls->ca;
-        o.verify = p.tls->verify;
-        o.pins = p.tls->pins;
-        std::string err;
-        st->tls = TlsContext::client(o, err);
-        if (!st->tls) {
-          notes.push_back("pool " + p.name + ": " + err + " (disabled)");
-          st->enabled = false;
-        }
+      auto st = make_pool_state(p);
+      std::string err;
+      if (!setup_pool_tls(*st, err)) {
+        notes.push_back(err + " (the pool stays disabled)");
+        st->enabled = false;
       }
       log::warn("pool_added").kv("pool", p.name).kv("url", p.url).kv("priority", p.priority).kv("by", "reload");
       pools_[i] = std::move(st);

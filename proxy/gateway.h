@@ -27,20 +27,8 @@
 
 namespace hashgate {
 
-struct WorkerStats {
-  uint64_t accepted = 0;
-  uint64_t rejected = 0;  // every reject sent to the miner, by any code
-  uint64_t rejected_stale = 0;
-  uint64_t rejected_duplicate = 0;
-  uint64_t rejected_low_difficulty = 0;
-  uint64_t rejected_other = 0;
-  uint64_t forwarded = 0;
-  uint64_t pool_accepted = 0;
-  uint64_t pool_rejected = 0;
-  uint64_t blocks = 0;
-  double accepted_difficulty = 0;
-  double last_share_unix = 0;  // last accepted share
-  RateEstimator rate;          // accepted difficulty per second
+struct WorkerStats : WorkerCounters {
+  RateEstimator rate;  // accepted difficulty per second
 };
 
 class Gateway {
@@ -83,6 +71,9 @@ class Gateway {
   };
 
   double now() const { return double(uv_now(loop_)) / 1000.0; }
+  std::unique_ptr<PoolState> make_pool_state(const conf::Pool& p);
+  // A stratum+ssl pool's TLS context; false with `error` naming the pool.
+  bool setup_pool_tls(PoolState& ps, std::string& error);
 
   // miners
   struct ListenerState;

@@ -66,11 +66,10 @@ struct PoolSnapshot {
   double hashrate = 0;  // hashes per second, from pool-accepted difficulty
 };
 
-struct WorkerSnapshot {
-  std::string name;
-  uint64_t sessions = 0;
+// A worker's share counters, kept by the loop and copied into snapshots.
+struct WorkerCounters {
   uint64_t accepted = 0;
-  uint64_t rejected = 0;
+  uint64_t rejected = 0;  // every reject sent to the miner, by any code
   uint64_t rejected_stale = 0;
   uint64_t rejected_duplicate = 0;
   uint64_t rejected_low_difficulty = 0;
@@ -80,8 +79,13 @@ struct WorkerSnapshot {
   uint64_t pool_rejected = 0;
   uint64_t blocks = 0;
   double accepted_difficulty = 0;
+  double last_share_unix = 0;  // last accepted share; 0: none yet
+};
+
+struct WorkerSnapshot : WorkerCounters {
+  std::string name;
+  uint64_t sessions = 0;
   double hashrate = 0;
-  double last_share_unix = 0;  // 0: none yet
   double reject_ratio = 0;
 };
 

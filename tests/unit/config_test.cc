@@ -55,7 +55,7 @@ TEST_CASE("a good config loads into typed values") {
 TEST_CASE("errors name the file, the line and the key path") {
   std::string base = kGood;
   CHECK(error_of(base + "bogus: 1\n") == "t.yaml:17: bogus: unknown key (expected one of: algorithm, listeners, pools, "
-                                         "aggregation, vardiff, version_rolling, failover, hashing, limits, logging)");
+                                         "aggregation, vardiff, version_rolling, failover, hashing, limits, admin, logging)");
   std::string e = error_of(std::string(kGood).replace(std::string(kGood).find("prefix_bytes: 1"), 15, "prefix_bytes: 9"));
   CHECK(e.find("t.yaml:12: aggregation.prefix_bytes") == 0);
   e = error_of(std::string(kGood).replace(std::string(kGood).find("initial: 0.5"), 12, "initial: lots"));
@@ -103,6 +103,23 @@ TEST_CASE("TLS pools and listeners") {
   std::string listener = kGood;
   listener.insert(listener.find("pools:"), "    tls: {cert: /nonexistent/c.pem, key: /nonexistent/k.pem}\n");
   CHECK(error_of(listener) == "t.yaml:5: listeners[0].tls.cert: cannot read '/nonexistent/c.pem'");
+}
+
+TEST_CASE("admin section") {
+  const std::string base = kGood;
+  Config c = load_string(base + "admin:\n  bind: 127.0.0.1:9100\n  token: abcdefghijklmnop\n  drain_seconds: 3\n", "t.yaml");
+  REQUIRE(c.admin.bind.has_value());
+  CHECK(c.admin.bind->port == 9100);
+  CHECK(c.admin.token == "abcdefghijklmnop");
+  CHECK(c.admin.drain_seconds == 3);
+  CHECK(c.admin.max_worker_labels == 100);
+  CHECK(!load_string(kGood, "t.yaml").admin.bind.has_value());
+  CHECK(error_of(base + "admin:\n  bind: 127.0.0.1:9100\n  token: short\n") ==
+        "t.yaml:19: admin.token: must be at least 16 characters");
+  CHECK(error_of(base + "admin:\n  bind: nowhere\n") == "t.yaml:18: admin.bind: must be host:port, got 'nowhere'");
+  CHECK(error_of(base + "admin:\n  drain_seconds: 0\n") == "t.yaml:18: admin.drain_seconds: must be greater than 0");
+  CHECK(error_of(base + "admin:\n  max_worker_labels: -1\n").find("admin.max_worker_labels: must be 0..100000") !=
+        std::string::npos);
 }
 
 TEST_CASE("environment substitution") {
