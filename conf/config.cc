@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -185,6 +188,18 @@ void load_listeners(const Reader& r, const YAML::Node& n, Config& c) {
     }
     c.listeners.push_back(std::move(out));
   }
+}
+
+bool valid_cidr(const std::string& text) {
+  auto slash = text.find('/');
+  std::string addr = text.substr(0, slash);
+  unsigned char buf[16];
+  int max = inet_pton(AF_INET, addr.c_str(), buf) == 1 ? 32 : inet_pton(AF_INET6, addr.c_str(), buf) == 1 ? 128 : -1;
+  if (max < 0) return false;
+  if (slash == std::string::npos) return true;
+  std::string bits = text.substr(slash + 1);
+  if (bits.empty() || bits.size() > 3 || !std::all_of(bits.begin(), bits.end(), ::isdigit)) return false;
+  return std::stoi(bits) <= max;
 }
 
 bool parse_pin(std::string_view text, std::array<uint8_t, 32>& out) {
@@ -398,7 +413,7 @@ Config load_string(const std::string& yaml, const std::string& source) {
   Reader r(source);
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
   r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",
-                         "hashing", "limits", "admin", "logging"});
+                         "hashing", "limits", "bans", "http_connect", "admin", "logging"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -471,11 +486,62 @@ Config load_string(const std::string& yaml, const std::string& source) {
     }
   }
   if (const auto& l = root["limits"]) {
-    r.only_keys(l, "limits", {"max_line_bytes"});
-    if (l["max_line_bytes"]) {
-      int64_t v = r.integer(l["max_line_bytes"], "limits.max_line_bytes");
-      if (v < 512 || v > 1048576) r.fail(l["max_line_bytes"], "limits.max_line_bytes", "must be 512..1048576");
-      c.limits.max_line_bytes = uint32_t(v);
+    r.only_keys(l, "limits", {"max_line_bytes", "max_connections_per_address", "new_connections_per_second",
+                              "messages_per_second", "subscribe_timeout_seconds", "authorize_timeout_seconds",
+                              "idle_timeout_seconds", "max_pending_output_bytes"});
+    auto& li = c.limits;
+    r.in_range(l, "limits", "max_line_bytes", 512, 1048576, li.max_line_bytes);
+    r.in_range(l, "limits", "max_connections_per_address", 1, 1000000, li.max_connections_per_address);
+    r.in_range(l, "limits", "max_pending_output_bytes", 4096, int64_t(1) << 30, li.max_pending_output_bytes);
+    for (auto [key, out] : {std::pair{"new_connections_per_second", &li.new_connections_per_second},
+                            std::pair{"messages_per_second", &li.messages_per_second},
+                            std::pair{"subscribe_timeout_seconds", &li.subscribe_timeout_seconds},
+                            std::pair{"authorize_timeout_seconds", &li.authorize_timeout_seconds},
+                            std::pair{"idle_timeout_seconds", &li.idle_timeout_seconds}})
+      r.positive(l, "limits", key, *out);
+  }
+  if (const auto& b = root["bans"]) {
+    r.only_keys(b, "bans", {"enabled", "threshold", "ban_seconds", "max_ban_seconds", "score_half_life_seconds",
+                            "allowlist"});
+    auto& bn = c.bans;
+    if (b["enabled"]) bn.enabled = r.boolean(b["enabled"], "bans.enabled");
+    for (auto [key, out] : {std::pair{"threshold", &bn.threshold}, std::pair{"ban_seconds", &bn.ban_seconds},
+                            std::pair{"max_ban_seconds", &bn.max_ban_seconds},
+                            std::pair{"score_half_life_seconds", &bn.score_half_life_seconds}})
+      r.positive(b, "bans", key, *out);
+    if (bn.ban_seconds > bn.max_ban_seconds) r.fail(b, "bans.ban_seconds", "must not exceed bans.max_ban_seconds");
+    if (const YAML::Node& al = b["allowlist"]) {
+      if (!al.IsSequence()) r.fail(al, "bans.allowlist", "must be a list of CIDRs, e.g. [10.0.0.0/8]");
+      for (size_t i = 0; i < al.size(); ++i) {
+        const std::string path = "bans.allowlist[" + std::to_string(i) + "]";
+        std::string cidr = r.str(al[i], path);
+        if (!valid_cidr(cidr)) r.fail(al[i], path, "must be an address or CIDR like 10.0.0.0/8 or fd00::/8, got '" + cidr + "'");
+        bn.allowlist.push_back(cidr);
+      }
+    }
+  }
+  if (const auto& h = root["http_connect"]) {
+    r.only_keys(h, "http_connect", {"enabled", "user", "password", "routes"});
+    auto& hc = c.http_connect;
+    if (h["enabled"]) hc.enabled = r.boolean(h["enabled"], "http_connect.enabled");
+    if (h["user"]) hc.user = r.str(h["user"], "http_connect.user");
+    if (h["password"]) hc.password = r.str(h["password"], "http_connect.password");
+    if (hc.user.empty() != hc.password.empty())
+      r.fail(h, "http_connect", "user and password go together (Proxy-Authorization: Basic)");
+    if (const YAML::Node& rs = h["routes"]) {
+      if (!rs.IsSequence()) r.fail(rs, "http_connect.routes", "must be a list of {target: host:port, pool: name}");
+      for (size_t i = 0; i < rs.size(); ++i) {
+        const std::string path = "http_connect.routes[" + std::to_string(i) + "]";
+        r.only_keys(rs[i], path, {"target", "pool"});
+        if (!rs[i]["target"] || !rs[i]["pool"]) r.fail(rs[i], path, "needs target and pool");
+        ConnectRoute route{r.str(rs[i]["target"], path + ".target"), r.str(rs[i]["pool"], path + ".pool")};
+        for (char& ch : route.target) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        if (!parse_endpoint(route.target))
+          r.fail(rs[i]["target"], path + ".target", "must be host:port, got '" + route.target + "'");
+        if (std::none_of(c.pools.begin(), c.pools.end(), [&](const Pool& p) { return p.name == route.pool; }))
+          r.fail(rs[i]["pool"], path + ".pool", "no pool named '" + route.pool + "'");
+        hc.routes.push_back(std::move(route));
+      }
     }
   }
   if (const auto& a = root["admin"]) {

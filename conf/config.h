@@ -110,6 +110,36 @@ struct Hashing {
 
 struct Limits {
   uint32_t max_line_bytes = 16384;
+  uint32_t max_connections_per_address = 1000;  // a farm behind one NAT address needs many
+  double new_connections_per_second = 100;       // per address; bursts of five seconds' worth
+  double messages_per_second = 100;              // per session; bursts of five seconds' worth
+  double subscribe_timeout_seconds = 30;         // from connect to mining.subscribe
+  double authorize_timeout_seconds = 60;         // from connect to a successful mining.authorize
+  double idle_timeout_seconds = 900;             // no message at all for this long
+  uint64_t max_pending_output_bytes = 1 << 20;   // a miner that stops reading is closed past this
+};
+
+struct Bans {
+  bool enabled = true;
+  double threshold = 100;                // violation score that bans an address
+  double ban_seconds = 60;               // the first ban; each next one doubles
+  double max_ban_seconds = 3600;
+  double score_half_life_seconds = 60;   // scores decay: honest noise never adds up
+  std::vector<std::string> allowlist;    // CIDRs never banned nor limited (the farm's racks)
+};
+
+// Miners behind an HTTP proxy: "CONNECT host:port" on any Stratum listener.
+struct ConnectRoute {
+  std::string target;  // host:port as the miner's proxy asks for it (lower case)
+  std::string pool;    // a pool name
+};
+
+struct HttpConnect {
+  bool enabled = true;
+  std::string user;      // Proxy-Authorization: Basic, when set
+  std::string password;
+  // Extra targets; every pool's own host:port (stratum+tcp/ssl URL) is a target too.
+  std::vector<ConnectRoute> routes;
 };
 
 struct Admin {
@@ -135,6 +165,8 @@ struct Config {
   Failover failover;
   Hashing hashing;
   Limits limits;
+  Bans bans;
+  HttpConnect http_connect;
   Admin admin;
   Logging logging;
 };

@@ -139,6 +139,25 @@ std::string status_json(const Snapshot& s) {
   return o;
 }
 
+std::string bans_json(const Snapshot& s) {
+  std::string o = "{\"bans\":[";
+  for (size_t i = 0; i < s.bans.size(); ++i) {
+    const BanSnapshot& b = s.bans[i];
+    if (i) o += ",";
+    o += "{";
+    kv(o, "address", b.address, false);
+    kv(o, "until_unix", b.until_unix);
+    kv(o, "remaining_seconds", std::max(0.0, b.until_unix - s.published_unix));
+    kv(o, "bans", uint64_t(b.count));
+    kv(o, "violation", b.violation);
+    o += "}";
+  }
+  o += "]";
+  kv(o, "bans_total", s.bans_total);
+  o += "}";
+  return o;
+}
+
 std::string pools_json(const Snapshot& s) {
   std::string o = "{\"pools\":[";
   for (size_t i = 0; i < s.pools.size(); ++i) {
@@ -235,6 +254,26 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
   f = family("hashgate_connections_closed_total", "Miner connections closed, by reason", MetricType::Counter);
   for (const auto& [reason, n] : s.connections_closed) add(f, double(n), {{"reason", reason}});
   fams.push_back(std::move(f));
+  f = family("hashgate_connections_rejected_total", "Miner connections refused at accept, by reason",
+             MetricType::Counter);
+  for (const char* reason : {"banned", "address_connection_limit", "address_connection_rate"}) {
+    auto it = s.connections_rejected.find(reason);
+    add(f, it == s.connections_rejected.end() ? 0 : double(it->second), {{"reason", reason}});
+  }
+  fams.push_back(std::move(f));
+  f = family("hashgate_violations_total", "Misbehaviour counted against an address, by kind", MetricType::Counter);
+  for (const auto& [kind, n] : s.violations) add(f, double(n), {{"kind", kind}});
+  fams.push_back(std::move(f));
+  f = family("hashgate_bans", "Addresses banned now", MetricType::Gauge);
+  add(f, double(s.bans.size()));
+  fams.push_back(std::move(f));
+  f = family("hashgate_bans_total", "Bans since start", MetricType::Counter);
+  add(f, double(s.bans_total));
+  fams.push_back(std::move(f));
+  f = family("hashgate_addresses_tracked", "Addresses with limit or ban state", MetricType::Gauge);
+  add(f, double(s.addresses_tracked));
+  fams.push_back(std::move(f));
+
   f = family("hashgate_sessions", "Miner sessions bound to a pool, by pool", MetricType::Gauge);
   for (const auto& [pool, n] : s.sessions_by_pool) add(f, double(n), {{"pool", pool}});
   fams.push_back(std::move(f));
@@ -416,6 +455,7 @@ int AdminServer::handle(mg_connection* c) {
     }
     if (uri == "/api/v1/status") return reply_json(c, 200, status_json(s)), 200;
     if (uri == "/api/v1/pools") return reply_json(c, 200, pools_json(s)), 200;
+    if (uri == "/api/v1/bans") return reply_json(c, 200, bans_json(s)), 200;
     if (uri == "/api/v1/workers") {
       size_t limit = 1000;
       char buf[16];
@@ -430,8 +470,8 @@ int AdminServer::handle(mg_connection* c) {
     reply_json(c, 404, error_json("no such endpoint: " + uri));
     return 404;
   }
-  if (method == "POST") {
-    // POST /api/v1/pools/<name>/enable|disable, with the bearer token.
+  if (method == "POST" || method == "DELETE") {
+    // POST /api/v1/pools/<name>/enable|disable and DELETE /api/v1/bans/<address>, with the bearer token.
     const std::string prefix = "/api/v1/pools/";
     std::string token;
     {
@@ -449,7 +489,23 @@ int AdminServer::handle(mg_connection* c) {
             "WWW-Authenticate: Bearer\r\n");
       return 401;
     }
-    if (uri.rfind(prefix, 0) == 0) {
+    const std::string bans_prefix = "/api/v1/bans/";
+    if (method == "DELETE" && uri.rfind(bans_prefix, 0) == 0) {
+      std::string addr = uri.substr(bans_prefix.size());
+      bool known = std::any_of(s.bans.begin(), s.bans.end(), [&](const BanSnapshot& b) { return b.address == addr; });
+      if (!known) {
+        reply_json(c, 404, error_json("'" + addr + "' is not banned"));
+        return 404;
+      }
+      submit_(AdminCommand{AdminCommand::Kind::kUnban, addr});
+      log::info("admin_command").kv("action", "unban").kv("address", addr).kv("peer", ri->remote_addr);
+      std::string body = "{\"queued\":true";
+      kv(body, "unban", addr);
+      body += "}";
+      reply_json(c, 202, body);
+      return 202;
+    }
+    if (method == "POST" && uri.rfind(prefix, 0) == 0) {
       std::string rest = uri.substr(prefix.size());
       auto slash = rest.rfind('/');
       std::string name = slash == std::string::npos ? "" : rest.substr(0, slash);

@@ -16,9 +16,9 @@ struct mg_connection;
 namespace hashgate {
 
 struct AdminCommand {
-  enum class Kind { kPoolEnable, kPoolDisable };
+  enum class Kind { kPoolEnable, kPoolDisable, kUnban };
   Kind kind;
-  std::string pool;
+  std::string target;  // a pool name, or an address to unban
 };
 
 class AdminServer {

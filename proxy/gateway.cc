@@ -8,11 +8,13 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "hashing/engine.h"
 #include "hashing/header.h"
 #include "hashing/sha256.h"
+#include "protocol/http_connect.h"
 #include "proxy/log.h"
 
 namespace hashgate {
@@ -48,6 +50,20 @@ std::string peer_name(uv_tcp_t* tcp) {
   uv_ip6_name(a, host, sizeof host);
   port = ntohs(a->sin6_port);
   return "[" + std::string(host) + "]:" + std::to_string(port);
+}
+
+Address peer_address(uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  Address a;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return a;
+  if (ss.ss_family == AF_INET) {
+    std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    a.v6 = true;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, 16);
+  }
+  return a;
 }
 
 uint64_t random_u64() {
@@ -117,6 +133,20 @@ struct Gateway::ListenerState {
 struct Gateway::Miner {
   uv_tcp_t tcp;
   Gateway* gw = nullptr;
+  ListenerState* listener = nullptr;
+  Address addr;
+  bool counted = false;  // admitted by the guard: released on close
+  // The edge: sniffing the first bytes, an HTTP CONNECT, then Stratum (or TLS).
+  enum class Edge { kSniff, kConnect, kOpen } edge = Edge::kSniff;
+  bool tunneled = false;
+  std::string edge_buf;
+  std::unique_ptr<ConnectParser> connect;
+  std::optional<size_t> preferred_pool;  // routed by its CONNECT target
+  double connected_at = 0;
+  double last_message_at = 0;
+  double msg_tokens = 0;
+  double msg_tokens_at = 0;
+  bool abort_close = false;  // close at once, dropping unsent output
   std::unique_ptr<DownstreamSession> session;
   std::unique_ptr<TlsChannel> tls;  // a TLS listener's miner
   std::string peer;
@@ -175,7 +205,8 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
       algo_(*parse_algorithm(cfg_.algorithm)),
       miner_parser_(cfg_.limits.max_line_bytes),
       pool_parser_(65536),
-      jobs_(algo_) {
+      jobs_(algo_),
+      guard_(cfg_.bans, cfg_.limits) {
   ctx_.parser = &miner_parser_;
   ctx_.jobs = &jobs_;
   ctx_.algorithm = algo_;
@@ -336,12 +367,29 @@ void Gateway::accept_miner(ListenerState* ls) {
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
     return;
   }
+  m->addr = peer_address(&m->tcp);
+  // Refused before anything is allocated for it, and without a log line:
+  // a flood must not turn into a flood of log lines.
+  const auto admit = guard_.admit(m->addr, now());
+  if (admit != AddressGuard::Admit::kOk) {
+    const char* why = admit == AddressGuard::Admit::kBanned              ? "banned"
+                      : admit == AddressGuard::Admit::kTooManyConnections ? "address_connection_limit"
+                                                                           : "address_connection_rate";
+    ++connections_rejected_[why];
+    if (admit != AddressGuard::Admit::kBanned) punish(m->addr, Violation::kConnectionLimit);
+    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
+    return;
+  }
+  m->counted = true;
+  m->listener = ls;
   uv_tcp_nodelay(&m->tcp, 1);
   ++connections_accepted_;
   m->peer = peer_name(&m->tcp);
   uint64_t id = next_session_id_++;
   m->session = std::make_unique<DownstreamSession>(ctx_, id, now());
-  if (ls->tls) m->tls = std::make_unique<TlsChannel>(ls->tls, std::string());
+  m->connected_at = m->last_message_at = now();
+  m->msg_tokens = cfg_.limits.messages_per_second * 5;
+  m->msg_tokens_at = now();
   miners_.emplace(id, m);
   log::debug("miner_connected").kv("session", id).kv("peer", m->peer);
   uv_read_start(
@@ -350,16 +398,140 @@ void Gateway::accept_miner(ListenerState* ls) {
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         auto* m = static_cast<Miner*>(s->data);
         if (n > 0) {
-          if (m->tls) {
-            m->gw->miner_cipher(m, std::string_view(buf->base, size_t(n)));
-          } else {
-            m->gw->miner_read(m, std::string_view(buf->base, size_t(n)));
-          }
+          m->gw->miner_bytes(m, std::string_view(buf->base, size_t(n)));
         } else if (n < 0) {
           m->gw->close_miner(m, n == UV_EOF ? "miner closed the connection" : uv_strerror(int(n)),
                              n == UV_EOF ? "miner_closed" : "io_error");
         }
       });
+}
+
+void Gateway::miner_bytes(Miner* m, std::string_view bytes) {
+  if (m->closing) return;
+  m->last_message_at = now();
+  if (m->edge != Miner::Edge::kOpen) return edge_read(m, bytes);
+  if (m->tls) return miner_cipher(m, bytes);
+  miner_read(m, bytes);
+}
+
+void Gateway::edge_read(Miner* m, std::string_view bytes) {
+  if (m->edge == Miner::Edge::kConnect) {
+    size_t used = 0;
+    const auto st = m->connect->feed(bytes, used);
+    if (st == ConnectParser::State::kNeedMore) return;
+    if (st == ConnectParser::State::kError)
+      return refuse_connect(m, m->connect->error_status(), m->connect->error(), "");
+    const ConnectRequest req = m->connect->request();
+    m->connect.reset();
+    const std::string target = (req.host.find(':') != std::string::npos ? "[" + req.host + "]" : req.host) + ":" +
+                               std::to_string(req.port);
+    const auto& hc = cfg_.http_connect;
+    if (!hc.user.empty() && !check_basic_auth(req.proxy_authorization, hc.user, hc.password))
+      return refuse_connect(m, 407, req.proxy_authorization.empty() ? "proxy credentials required"
+                                                                    : "wrong proxy credentials",
+                            "Proxy-Authenticate: Basic realm=\"hashgate\"\r\n");
+    auto pool = route_connect(target);
+    if (!pool)
+      return refuse_connect(m, 403, "target " + target + " is not a configured pool (hashgate is not an open proxy)", "");
+    m->preferred_pool = pool;
+    m->tunneled = true;
+    m->edge = Miner::Edge::kSniff;
+    write_raw(m, "HTTP/1.1 200 Connection established\r\n\r\n");
+    log::info("miner_tunnel").kv("session", m->session->id()).kv("peer", m->peer).kv("target", target)
+        .kv("pool", pools_[*pool]->cfg->name);
+    if (used < bytes.size()) edge_read(m, bytes.substr(used));
+    return;
+  }
+  // Sniffing: the first bytes say what the client speaks.
+  // A few bytes decide; until then they wait here (at most 64: whitespace
+  // or a partial "CONNECT ").
+  m->edge_buf.append(bytes);
+  const Sniffed what = sniff_protocol(m->edge_buf);
+  if (what == Sniffed::kNeedMore && m->edge_buf.size() < 64) return;
+  std::string data;
+  data.swap(m->edge_buf);
+  const bool tls_listener = m->listener->tls != nullptr;
+  switch (what) {
+    case Sniffed::kStratum:
+      if (tls_listener) return refuse_protocol(m, "plain Stratum on a TLS listener");
+      m->edge = Miner::Edge::kOpen;
+      return miner_read(m, data);
+    case Sniffed::kTlsClientHello:
+      if (!tls_listener) return refuse_protocol(m, "TLS on a plain listener");
+      m->edge = Miner::Edge::kOpen;
+      m->tls = std::make_unique<TlsChannel>(m->listener->tls, std::string());
+      return miner_cipher(m, data);
+    case Sniffed::kHttpConnect:
+      if (!cfg_.http_connect.enabled) return refuse_connect(m, 405, "HTTP CONNECT is disabled here", "");
+      if (m->tunneled) return refuse_connect(m, 400, "a second CONNECT in the tunnel", "");
+      m->edge = Miner::Edge::kConnect;
+      m->connect = std::make_unique<ConnectParser>();
+      return edge_read(m, data);
+    default:
+      return refuse_protocol(m, "neither Stratum nor HTTP CONNECT" + std::string(tls_listener ? " nor TLS" : ""));
+  }
+}
+
+std::optional<size_t> Gateway::route_connect(const std::string& target) const {
+  for (const conf::ConnectRoute& r : cfg_.http_connect.routes)
+    if (r.target == target)
+      for (size_t i = 0; i < pools_.size(); ++i)
+        if (pools_[i]->cfg->name == r.pool) return i;
+  for (size_t i = 0; i < pools_.size(); ++i) {
+    const conf::Pool& p = *pools_[i]->cfg;
+    if (p.scheme == conf::PoolScheme::kTest) continue;
+    std::string own = p.endpoint.to_string();
+    for (char& c : own) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (own == target) return i;
+  }
+  return std::nullopt;
+}
+
+void Gateway::refuse_connect(Miner* m, int status, const std::string& why, const char* extra_headers) {
+  static const std::map<int, const char*> kText = {{400, "Bad Request"}, {403, "Forbidden"},
+                                                   {405, "Method Not Allowed"}, {407, "Proxy Authentication Required"},
+                                                   {414, "URI Too Long"}, {431, "Request Header Fields Too Large"}};
+  auto it = kText.find(status);
+  std::string body = why + "\n";
+  write_raw(m, "HTTP/1.1 " + std::to_string(status) + " " + (it == kText.end() ? "Error" : it->second) +
+                   "\r\n" + extra_headers + "Content-Type: text/plain\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  log::info("miner_connect_refused").kv("peer", m->peer).kv("status", status).kv("reason", why);
+  // A missing credential is what a proxy sends first: no penalty for that one.
+  if (!(status == 407 && why == "proxy credentials required")) punish(m->addr, Violation::kBadConnect);
+  close_miner(m, "HTTP CONNECT refused: " + why, "bad_connect");
+}
+
+void Gateway::refuse_protocol(Miner* m, const std::string& why) {
+  punish(m->addr, Violation::kBadProtocol);
+  close_miner(m, why, "bad_protocol");
+}
+
+void Gateway::write_raw(Miner* m, std::string bytes) {
+  if (m->closing || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp))) return;
+  auto* w = new MinerWrite;
+  w->cipher = std::move(bytes);
+  w->bufs.push_back(uv_buf_init(w->cipher.data(), unsigned(w->cipher.size())));
+  w->req.data = m;
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&m->tcp), w->bufs.data(), 1, [](uv_write_t* req, int) {
+    delete reinterpret_cast<MinerWrite*>(req);
+  });
+  if (rc < 0) delete w;
+}
+
+void Gateway::punish(const Address& a, Violation v) {
+  ++violations_[violation_name(v)];
+  if (!guard_.violate(a, v, now())) return;
+  const double seconds = guard_.ban_seconds_for(a);
+  std::vector<Miner*> victims;
+  for (auto& [id, m] : miners_)
+    if (m->addr == a) victims.push_back(m);
+  log::warn("address_banned").kv("address", a.to_string()).kv("seconds", seconds).kv("violation", violation_name(v))
+      .kv("connections_closed", uint64_t(victims.size()));
+  for (Miner* m : victims) {
+    m->abort_close = true;
+    close_miner(m, "address banned", "banned");
+  }
 }
 
 void Gateway::miner_cipher(Miner* m, std::string_view bytes) {
@@ -371,14 +543,26 @@ void Gateway::miner_cipher(Miner* m, std::string_view bytes) {
   if (!plain.empty()) miner_read(m, plain);
   if (m->closing) return;
   flush(m);  // handshake records, or the alert that goes with a failure
-  if (!ok)
+  if (!ok) {
+    if (!m->tls->established()) punish(m->addr, Violation::kBadProtocol);
     close_miner(m, m->tls->established() ? m->tls->error() : "TLS handshake failed: " + m->tls->error(),
                 m->tls->established() ? "tls_error" : "tls_handshake");
+  }
 }
 
 void Gateway::miner_read(Miner* m, std::string_view bytes) {
   if (m->closing) return;
-  m->session->receive(bytes, now());
+  // Messages per second: a token bucket per session, refilled as time passes.
+  const double t = now();
+  const double rate = cfg_.limits.messages_per_second;
+  m->msg_tokens = std::min(rate * 5, m->msg_tokens + (t - m->msg_tokens_at) * rate);
+  m->msg_tokens_at = t;
+  m->msg_tokens -= double(std::count(bytes.begin(), bytes.end(), '\n'));
+  if (m->msg_tokens < 0) {
+    punish(m->addr, Violation::kRateExceeded);
+    return close_miner(m, "more than " + std::to_string(int(rate)) + " messages per second", "rate_exceeded");
+  }
+  m->session->receive(bytes, t);
   drain_session_events(m);
   flush(m);
   if (m->session->closing()) close_miner(m, m->session->close_reason(), "protocol_error");
@@ -410,6 +594,7 @@ void Gateway::drain_session_events(Miner* m) {
         }
         if (m->checking_move && ev.error.code != ErrorCode::kStaleJob && ev.error.code != ErrorCode::kDuplicateShare)
           note_share_after_move(m, false);
+        if (ev.error.code != ErrorCode::kStaleJob) punish(m->addr, Violation::kInvalidShare);
         if (st) {
           ++st->rejected;
           switch (ev.error.code) {
@@ -426,6 +611,9 @@ void Gateway::drain_session_events(Miner* m) {
         break;
       }
       case SessionEventKind::kViolation:
+        punish(m->addr, ev.error.message.rfind("line longer than", 0) == 0 ? Violation::kOversizedLine
+                        : ev.error.code == ErrorCode::kMethodNotFound      ? Violation::kUnknownMethod
+                                                                           : Violation::kMalformed);
         log::info("miner_protocol_error")
             .kv("session", m->session->id())
             .kv("peer", m->peer)
@@ -634,7 +822,13 @@ void Gateway::flush(Miner* m) {
                     });
   if (rc < 0) {
     delete w;
-    close_miner(m, uv_strerror(rc), "io_error");
+    return close_miner(m, uv_strerror(rc), "io_error");
+  }
+  const size_t pending = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&m->tcp));
+  if (pending > cfg_.limits.max_pending_output_bytes) {
+    punish(m->addr, Violation::kSlowClient);
+    m->abort_close = true;
+    close_miner(m, "does not read its socket (" + std::to_string(pending) + " bytes waiting)", "slow_reader");
   }
 }
 
@@ -664,7 +858,11 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
   if (m->closing) return;
   m->closing = true;
   ++connections_closed_[reason_class];
-  log::info("session_closed")
+  if (m->counted) guard_.on_close(m->addr);
+  // Connections closed for abuse are logged under their own, rate-limited event.
+  static const std::set<std::string_view> kAbuse = {"banned", "bad_protocol", "bad_connect", "slow_client",
+                                                    "rate_exceeded", "slow_reader", "tls_handshake"};
+  log::info(kAbuse.count(reason_class) ? "session_dropped" : "session_closed")
       .kv("session", m->session->id())
       .kv("peer", m->peer)
       .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
@@ -673,6 +871,11 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
   orphans_.erase(m->session->id());
   miners_.erase(m->session->id());
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
+  if (m->abort_close) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
+    if (stopping_) maybe_finish_stop();
+    return;
+  }
   // Let queued writes reach the miner, then close.
   auto* req = new uv_shutdown_t;
   req->data = m;
@@ -709,6 +912,11 @@ void Gateway::assign_upstream(Miner* m) {
     return;
   }
   if (pool) pool = weighted_pick(*pool);
+  // A miner that came through CONNECT to a pool's address goes to that pool
+  // while it is usable (else it fails over like the others).
+  if (m->preferred_pool && *m->preferred_pool < pools_.size() && pools_[*m->preferred_pool]->enabled &&
+      pools_[*m->preferred_pool]->breaker.state() != CircuitBreaker::State::kOpen)
+    pool = *m->preferred_pool;
   if (pool) {
     if (Link* l = ready_link(*pool, true)) {
       bind_session(l, m);
@@ -1394,12 +1602,28 @@ void Gateway::on_tick() {
   for (auto& [id, l] : links_)
     if (l->transport) l->transport->poll();
   std::vector<Miner*> overdue;
+  std::vector<std::pair<Miner*, std::string>> slow, idle;
+  const auto& lim = cfg_.limits;
   for (auto& [id, m] : miners_) {
     m->session->on_tick(t);
-    if (m->close_at > 0 && t >= m->close_at) overdue.push_back(m);
+    if (m->close_at > 0 && t >= m->close_at) {
+      overdue.push_back(m);
+    } else if (!m->session->subscribed() && t - m->connected_at > lim.subscribe_timeout_seconds) {
+      slow.emplace_back(m, "no mining.subscribe within " + std::to_string(int(lim.subscribe_timeout_seconds)) + " s");
+    } else if (!m->session->authorized() && t - m->connected_at > lim.authorize_timeout_seconds) {
+      slow.emplace_back(m, "no mining.authorize within " + std::to_string(int(lim.authorize_timeout_seconds)) + " s");
+    } else if (t - m->last_message_at > lim.idle_timeout_seconds) {
+      idle.emplace_back(m, "idle for " + std::to_string(int(lim.idle_timeout_seconds)) + " s");
+    }
   }
   // Told to reconnect and still here: the last resort.
   for (Miner* m : overdue) close_miner(m, "did not follow client.reconnect", "reconnect_ignored");
+  for (auto& [m, why] : slow) {
+    punish(m->addr, Violation::kSlowClient);
+    close_miner(m, why, "slow_client");  // a ban may have closed it already: close_miner ignores that
+  }
+  for (auto& [m, why] : idle) close_miner(m, why, "idle");
+  for (const Address& a : guard_.tick(t)) log::info("address_unbanned").kv("address", a.to_string()).kv("reason", "expired");
   if (stopping_) return;
   serving_pool();  // fails back when a better pool has been healthy long enough
   if (++ticks_ % 10 == 0) {
@@ -1434,6 +1658,15 @@ void Gateway::publish_snapshot() {
   s->connections_current = miners_.size();
   s->connections_accepted = connections_accepted_;
   s->connections_closed = connections_closed_;
+  s->connections_rejected = connections_rejected_;
+  s->violations = violations_;
+  s->bans_total = guard_.bans_total();
+  s->addresses_tracked = guard_.tracked();
+  {
+    const double unix_offset = unix_now() - now();
+    for (const auto& b : guard_.bans(now()))
+      s->bans.push_back(BanSnapshot{b.address.to_string(), b.until + unix_offset, b.count, b.last_violation});
+  }
   s->submit_rtt = submit_rtt_;
   s->job_fanout = job_fanout_;
   s->share_validation = share_validation_;
@@ -1517,9 +1750,15 @@ void Gateway::run_commands() {
     std::lock_guard<std::mutex> g(commands_mu_);
     cs.swap(commands_);
   }
-  for (const AdminCommand& c : cs)
+  for (const AdminCommand& c : cs) {
+    if (c.kind == AdminCommand::Kind::kUnban) {
+      if (auto a = Address::parse(c.target); a && guard_.unban(*a))
+        log::info("address_unbanned").kv("address", a->to_string()).kv("reason", "admin api");
+      continue;
+    }
     for (size_t i = 0; i < pools_.size(); ++i)
-      if (pools_[i]->cfg->name == c.pool) set_pool_enabled(i, c.kind == AdminCommand::Kind::kPoolEnable);
+      if (pools_[i]->cfg->name == c.target) set_pool_enabled(i, c.kind == AdminCommand::Kind::kPoolEnable);
+  }
   publish_snapshot();
 }
 
@@ -1664,6 +1903,7 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
   ctx_.vardiff = VardiffConfig{cfg_.vardiff.initial, cfg_.vardiff.min, cfg_.vardiff.max,
                                cfg_.vardiff.target_share_seconds};
   ctx_.max_line = cfg_.limits.max_line_bytes;
+  guard_.configure(cfg_.bans, cfg_.limits);
   if (level_changed) log::set_level(cfg_.logging.level);
   ++reloads_ok_;
   last_reload_error_.clear();

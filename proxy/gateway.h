@@ -20,6 +20,7 @@
 #include "protocol/test_pool.h"
 #include "protocol/upstream_session.h"
 #include "proxy/admin.h"
+#include "proxy/guard.h"
 #include "proxy/hash_pool.h"
 #include "proxy/snapshot.h"
 #include "proxy/tls.h"
@@ -80,6 +81,16 @@ class Gateway {
   static void on_connection(uv_stream_t* server, int status);
   void accept_miner(ListenerState* ls);
   void miner_cipher(Miner* m, std::string_view bytes);
+  // Bytes from a miner's socket: through the edge (sniffing, HTTP CONNECT),
+  // then TLS if any, then the session.
+  void miner_bytes(Miner* m, std::string_view bytes);
+  void edge_read(Miner* m, std::string_view bytes);
+  std::optional<size_t> route_connect(const std::string& target) const;
+  void refuse_connect(Miner* m, int status, const std::string& why, const char* extra_headers);
+  void refuse_protocol(Miner* m, const std::string& why);
+  void write_raw(Miner* m, std::string bytes);
+  // Adds to the address's violation score; a ban closes all its connections (logged once).
+  void punish(const Address& a, Violation v);
   void miner_read(Miner* m, std::string_view bytes);
   void drain_session_events(Miner* m);
   void handle_share(Miner* m, ShareWork& work);
@@ -190,6 +201,9 @@ class Gateway {
   bool listeners_up_ = false;
   uint64_t connections_accepted_ = 0;
   std::map<std::string, uint64_t> connections_closed_;
+  std::map<std::string, uint64_t> connections_rejected_;
+  std::map<std::string, uint64_t> violations_;
+  AddressGuard guard_;
   Histogram submit_rtt_, job_fanout_, share_validation_;
   RateEstimator total_rate_;
   std::vector<std::pair<double, double>> hashrate_history_;

@@ -89,6 +89,13 @@ struct WorkerSnapshot : WorkerCounters {
   double reject_ratio = 0;
 };
 
+struct BanSnapshot {
+  std::string address;
+  double until_unix = 0;
+  unsigned count = 0;
+  std::string violation;
+};
+
 struct Snapshot {
   std::string version;
   std::string algorithm;
@@ -104,6 +111,11 @@ struct Snapshot {
   uint64_t connections_current = 0;
   uint64_t connections_accepted = 0;
   std::map<std::string, uint64_t> connections_closed;  // by reason class
+  std::map<std::string, uint64_t> connections_rejected;  // refused at accept, by reason
+  std::map<std::string, uint64_t> violations;            // by kind
+  std::vector<BanSnapshot> bans;                         // active now
+  uint64_t bans_total = 0;
+  uint64_t addresses_tracked = 0;
   std::map<std::string, uint64_t> shares;              // by result
   std::map<std::string, uint64_t> sessions_by_pool;
   uint64_t reloads_ok = 0;

@@ -106,6 +106,9 @@ def to_yaml(obj, indent=0):
         elif isinstance(v, list):
             lines.append("%s%s:" % (pad, k))
             for item in v:
+                if not isinstance(item, dict):
+                    lines.append("%s  - %s" % (pad, yaml_value(item)))
+                    continue
                 sub = to_yaml(item, indent + 4).split("\n")
                 lines.append("%s  - %s" % (pad, sub[0].strip()))
                 lines.extend(sub[1:])
@@ -132,6 +135,9 @@ class Scenario:
             "pools": [{"name": "mock", "url": "stratum+tcp://127.0.0.1:%d" % self.pool_port,
                        "user": "farm.gw", "password": "${POOL_PASSWORD:-x}"}],
             "logging": {"level": "info", "format": "json"},
+            # Honest and misbehaving simulated miners share 127.0.0.1 here:
+            # the address is exempt from bans (the abuse tests use others).
+            "bans": {"allowlist": ["127.0.0.1/32"]},
         }
         for k, v in (config or {}).items():
             cfg[k] = v

@@ -51,6 +51,7 @@ def write_config(path, pools, extra=None):
         "pools": pools,
         "vardiff": {"initial": 1e-6, "min": 1e-6, "max": 1e-6, "target_share_seconds": 10},
         "admin": {"bind": "127.0.0.1:0", "token": TOKEN, "max_worker_labels": 10, "drain_seconds": 8},
+        "bans": {"allowlist": ["127.0.0.1/32"]},
         "logging": {"level": "info", "format": "json"},
     }
     for k, v in (extra or {}).items():
@@ -131,8 +132,17 @@ def test_metrics_match_what_miners_and_pool_saw(hashgate):
             during.append(scrape(admin))
             time.sleep(0.3)
         finish(p, "sim_miner")
-        time.sleep(1.5)  # one snapshot after the last answer
-        fams = scrape(admin)
+        ms = json.load(open(report))["miners"]
+        accepted = sum(m["accepted"] for m in ms)
+        # Snapshots are published each second: wait for the one after the last answer.
+        deadline = time.monotonic() + 15
+        while True:
+            fams = scrape(admin)
+            settled = (promparse.value(fams, "hashgate_shares_total", result="accepted") == accepted and
+                       promparse.value(fams, "hashgate_connections") == 0)
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         status, body = http(admin, "/api/v1/workers")
         workers = json.loads(body)
         status_doc = json.loads(http(admin, "/api/v1/status")[1])
@@ -142,7 +152,6 @@ def test_metrics_match_what_miners_and_pool_saw(hashgate):
         gw.stop()
         pool.stop()
     check(len(during) >= 2, "only %d scrapes during the run" % len(during))
-    ms = json.load(open(report))["miners"]
     pool_rep = json.load(open(pool_report))
     v = lambda name, **l: promparse.value(fams, name, **l)  # noqa: E731
     accepted = sum(m["accepted"] for m in ms)
