@@ -2,6 +2,7 @@
 #include <uv.h>
 
 #include <netdb.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -191,12 +192,20 @@ int main(int argc, char** argv) {
   }
 
   std::signal(SIGPIPE, SIG_IGN);
+  // Every miner is a socket: take all the descriptors the system allows.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  getrlimit(RLIMIT_NOFILE, &nofile);
   hashgate::log::init(cfg.logging.level, cfg.logging.format);
   hashgate::log::info("starting")
       .kv("version", HASHGATE_VERSION)
       .kv("config", config_path)
       .kv("algorithm", cfg.algorithm)
-      .kv("allocator", allocator_description());
+      .kv("allocator", allocator_description())
+      .kv("max_open_files", uint64_t(nofile.rlim_cur));
 
   uv_loop_t* loop = uv_default_loop();
   hashgate::Gateway gateway(loop, cfg);

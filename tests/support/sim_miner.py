@@ -58,6 +58,8 @@ class Miner:
         self.deadline = None
         self.tls_version = None
         self.connect_failures = 0
+        self.sent_at = {}    # submit id -> send time
+        self.latencies = []  # seconds from submit to answer
 
     def report(self):
         return {
@@ -69,13 +71,15 @@ class Miner:
             "errors": self.errors[:20], "shares": self.shares, "closed_by_server": self.closed,
             "job_times": self.job_times, "reconnects": self.reconnects,
             "set_extranonce": self.set_extranonce_count, "tls_version": self.tls_version,
-            "connect_failures": self.connect_failures,
+            "connect_failures": self.connect_failures, "latencies": self.latencies,
         }
 
     def send(self, method, params, kind=None):
         mid = self.next_id
         self.next_id += 1
         self.pending[mid] = kind or method
+        if method == "mining.submit":
+            self.sent_at[mid] = time.monotonic()
         self.writer.write((json.dumps({"id": mid, "method": method, "params": params}) + "\n").encode())
         return mid
 
@@ -214,6 +218,9 @@ class Miner:
             elif kind == "mining.authorize":
                 self.authorized = msg.get("result") is True
             elif kind and kind.startswith("submit"):
+                t = self.sent_at.pop(msg.get("id"), None)
+                if t is not None:
+                    self.latencies.append(time.monotonic() - t)
                 if msg.get("result") is True:
                     self.accepted += 1
                 else:
