@@ -33,6 +33,7 @@ class Reader {
   void only_keys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> allowed) const {
     if (!map.IsMap()) fail(map, path, "must be a mapping");
     for (const auto& kv : map) {
+      if (!kv.first.IsScalar()) fail(kv.first, path.empty() ? "(top level)" : path, "keys must be plain names");
       std::string key = kv.first.as<std::string>();
       bool ok = false;
       for (const char* a : allowed) ok = ok || key == a;
@@ -403,6 +404,8 @@ std::string substitute_env(const std::string& value, const std::string& where) {
   return out;
 }
 
+Config load_root(const YAML::Node& root, const std::string& source);
+
 Config load_string(const std::string& yaml, const std::string& source) {
   YAML::Node root;
   try {
@@ -410,6 +413,16 @@ Config load_string(const std::string& yaml, const std::string& source) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
   }
+  // The Reader names every problem it checks for; anything yaml-cpp itself
+  // refuses on the way (an odd node shape) still becomes a ConfigError.
+  try {
+    return load_root(root, source);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ": invalid value: " + e.msg);
+  }
+}
+
+Config load_root(const YAML::Node& root, const std::string& source) {
   Reader r(source);
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
   r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",

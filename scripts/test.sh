@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (Debian packages, Chromium, Helm and the
 # Kubernetes schemas), builds the normal and the ASan+UBSan configurations,
-# and runs every test (ctest) in both; the deployment checks run once.
+# and runs every test (ctest) in both; the deployment checks run once; then
+# each libFuzzer target runs for 30 s (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh --test
@@ -16,4 +17,6 @@ echo "== release build =="
 ctest --test-dir build/release --output-on-failure -j 2 || status=1
 echo "== ASan+UBSan build =="
 ctest --test-dir build/asan --output-on-failure -j 2 -LE deploy || status=1
+echo "== libFuzzer targets, 30 s each =="
+bash scripts/fuzz.sh 30 || status=1
 exit $status

@@ -123,6 +123,13 @@ TEST_CASE("admin section") {
         std::string::npos);
 }
 
+TEST_CASE("odd YAML shapes are config errors, never a crash (found by fuzz_config)") {
+  CHECK(error_of("? [a, b]\n: 1\n") == "t.yaml:1: (top level): keys must be plain names");
+  CHECK(error_of(std::string(kGood) + "logging:\n  ? {level: info}\n") ==
+        "t.yaml:18: logging: keys must be plain names");
+  CHECK(error_of("algorithm: [1, 2]\n").find("t.yaml:1: algorithm") == 0);
+}
+
 TEST_CASE("environment substitution") {
   setenv("HASHGATE_UT_A", "alpha", 1);
   unsetenv("HASHGATE_UT_B");
