@@ -369,18 +369,23 @@ Error decode_error(const Incoming& m) {
   if (!m.has_error) return e;
   simdjson::dom::array arr;
   simdjson::dom::object obj;
+  // A default element has no document: only elements that were found are
+  // looked at (an empty error array from a pool must not crash us).
   element code, msg;
+  bool have_code = false, have_msg = false;
   if (m.error.get_array().get(arr) == simdjson::SUCCESS) {
-    if (arr.size() > 0) code = arr.at(0).value_unsafe();
-    if (arr.size() > 1) msg = arr.at(1).value_unsafe();
+    if (arr.size() > 0) code = arr.at(0).value_unsafe(), have_code = true;
+    if (arr.size() > 1) msg = arr.at(1).value_unsafe(), have_msg = true;
   } else if (m.error.get_object().get(obj) == simdjson::SUCCESS) {
-    ignore_error(obj["code"].get(code));
-    ignore_error(obj["message"].get(msg));
+    have_code = obj["code"].get(code) == simdjson::SUCCESS;
+    have_msg = obj["message"].get(msg) == simdjson::SUCCESS;
   }
   int64_t c;
-  if (code.type() == element_type::INT64 && code.get_int64().get(c) == simdjson::SUCCESS) e.code = ErrorCode(c);
+  if (have_code && code.type() == element_type::INT64 && code.get_int64().get(c) == simdjson::SUCCESS)
+    e.code = ErrorCode(c);
   std::string_view s;
-  if (msg.type() == element_type::STRING && msg.get_string().get(s) == simdjson::SUCCESS) e.message.assign(s.substr(0, 200));
+  if (have_msg && msg.type() == element_type::STRING && msg.get_string().get(s) == simdjson::SUCCESS)
+    e.message.assign(s.substr(0, 200));
   return e;
 }
 

@@ -240,3 +240,24 @@ TEST_CASE("circuit breaker: opens after N failures, backs off exponentially, one
   k.on_failure(0, 0.999999);
   CHECK(k.retry_at() == doctest::Approx(12).epsilon(0.001));
 }
+
+TEST_CASE("decode_error: any shape a pool sends, including empty ones (found by fuzz_stratum)") {
+  StratumParser p(4096);
+  auto err_of = [&](const char* line) {
+    auto m = p.parse(line);
+    REQUIRE(m);
+    return decode_error(*m);
+  };
+  Error e = err_of(R"({"id":4,"result":null,"error":[23,"low difficulty share",null]})");
+  CHECK(e.code == ErrorCode::kLowDifficulty);
+  CHECK(e.message == "low difficulty share");
+  e = err_of(R"({"id":4,"result":null,"error":{"code":21,"message":"stale"}})");
+  CHECK(e.code == ErrorCode::kStaleJob);
+  CHECK(e.message == "stale");
+  for (const char* odd : {R"({"id":4,"result":null,"error":[]})", R"({"id":4,"result":null,"error":{}})",
+                          R"({"id":4,"result":null,"error":[null]})", R"({"id":4,"result":null,"error":"x"})"}) {
+    e = err_of(odd);
+    CHECK(e.code == ErrorCode::kOther);
+    CHECK(e.message == "rejected");
+  }
+}
