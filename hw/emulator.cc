@@ -1,0 +1,455 @@
+#include "hw/emulator.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <sstream>
+
+#include "hashing/bytes.h"
+#include "hw/bm13xx.h"
+#include "hw/gc3355.h"
+#include "hw/zeus.h"
+
+namespace hashgate::hw {
+
+Hash256 openssl_pow(Algorithm algo, const Header& h) {
+  Hash256 out{};
+  if (algo == Algorithm::kSha256d) {
+    uint8_t first[32];
+    SHA256(h.data(), h.size(), first);
+    SHA256(first, sizeof first, out.data());
+  } else {
+    EVP_PBE_scrypt(reinterpret_cast<const char*>(h.data()), h.size(), h.data(), h.size(), 1024, 1, 1, 0, out.data(),
+                   out.size());
+  }
+  return out;
+}
+
+std::string EmulatorStats::to_json() const {
+  std::ostringstream s;
+  s << "{\"frames\":" << frames << ",\"bad_frames\":" << bad_frames << ",\"jobs\":" << jobs << ",\"hashes\":" << hashes
+    << ",\"nonces\":" << nonces << ",\"stale_nonces\":" << stale_nonces << ",\"invalid_nonces\":" << invalid_nonces
+    << ",\"crc_faults\":" << crc_faults << ",\"junk_faults\":" << junk_faults << ",\"inits\":" << inits
+    << ",\"chips_addressed\":" << chips_addressed << ",\"frequency\":" << frequency
+    << ",\"baud_register\":" << baud_register << ",\"ticket_difficulty\":" << ticket_difficulty
+    << ",\"version_mask\":" << version_mask << ",\"silent\":" << (silent ? "true" : "false") << "}";
+  return s.str();
+}
+
+std::string Emulator::junk_before(std::string reply) {
+  ++replies_;
+  if (o_.fault_junk_every && replies_ % o_.fault_junk_every == 0) {
+    ++stats_.junk_faults;
+    return std::string("\x13\x37\x00\x42", 4) + reply;
+  }
+  return reply;
+}
+
+uint64_t Emulator::budget(double now) {
+  if (last_poll_ < 0) last_poll_ = now;
+  double dt = std::min(now - last_poll_, 0.2);
+  last_poll_ = now;
+  carry_ += dt * o_.hashrate;
+  uint64_t n = uint64_t(carry_);
+  carry_ -= double(n);
+  return n;
+}
+
+bool Emulator::wrong_nonce() {
+  ++reported_;
+  return o_.fault_invalid_every && reported_ % o_.fault_invalid_every == 0;
+}
+
+namespace {
+
+U256 scaled(const U256& t, double scale) {
+  if (scale == 1) return t;
+  double v = t.to_double() * scale;
+  return v >= U256::max().to_double() ? U256::max() : U256::from_double(v);
+}
+
+// Work a chip set is searching: the header, where each chip is in its range.
+struct ActiveWork {
+  uint8_t id = 0;
+  Header header{};
+  U256 target;
+  std::vector<uint32_t> next;  // per chip: the next nonce (or counter) to try
+  double until = 1e300;        // stale overlap: hashed until then
+};
+
+// ---------------------------------------------------------------- BM13xx
+class Bm13xxEmulator final : public Emulator {
+ public:
+  explicit Bm13xxEmulator(EmulatorOptions o) : Emulator(std::move(o)) {
+    chip_id_ = o_.driver == "bm1366" ? 0x1366 : o_.driver == "bm1368" ? 0x1368 : 0x1370;
+  }
+
+  void on_bytes(std::span<const uint8_t> bytes, double now) override {
+    rx_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    size_t pos = 0;
+    while (rx_.size() - pos >= 4) {
+      const uint8_t* p = reinterpret_cast<const uint8_t*>(rx_.data()) + pos;
+      if (p[0] != 0x55 || p[1] != 0xaa) {
+        ++stats_.bad_frames;
+        ++pos;
+        continue;
+      }
+      size_t len = size_t(p[3]) + 2;
+      bool job = (p[2] & 0x60) == 0x20;
+      if ((job && len != 88) || (!job && len != 7 && len != 11)) {
+        ++stats_.bad_frames;
+        pos += 2;
+        continue;
+      }
+      if (rx_.size() - pos < len) break;
+      bool ok;
+      if (job) {
+        uint16_t crc = bm13xx::crc16({p + 2, len - 4});
+        ok = (uint16_t(p[len - 2]) << 8 | p[len - 1]) == crc;
+      } else {
+        ok = bm13xx::crc5({p + 2, len - 3}, (len - 3) * 8) == p[len - 1];
+      }
+      if (!ok) {
+        ++stats_.bad_frames;
+        pos += len;
+        continue;
+      }
+      ++stats_.frames;
+      if (job) {
+        on_job(p, now);
+      } else {
+        on_command(p, len);
+      }
+      pos += len;
+    }
+    rx_.erase(0, pos);
+  }
+
+  std::string poll(double now) override {
+    std::string out = std::move(pending_);
+    pending_.clear();
+    uint64_t n = budget(now);
+    if (stats_.silent || works_.empty()) return out;
+    if (o_.silent_after > 0 && !went_silent_ && working_since_ >= 0 && now - working_since_ >= o_.silent_after) {
+      went_silent_ = true;
+      stats_.silent = true;
+      return out;
+    }
+    while (!works_.empty() && works_.front().until < now) works_.pop_front();
+    unsigned chips = unsigned(addresses_.size());
+    if (chips == 0) return out;
+    for (uint64_t i = 0; i < n && !works_.empty(); ++i) {
+      // The oldest work still in its overlap goes first, then the current one.
+      ActiveWork& w = works_.front();
+      unsigned chip = unsigned(i % chips);
+      if (int(chip) == o_.missing_chip) continue;
+      uint32_t nonce = w.next[chip]++;
+      uint32_t vbits = version_bits(w.id);
+      Header h = w.header;
+      uint32_t version = (get_le32(h.data()) & ~version_mask_) | vbits;
+      put_le32(h.data(), version);
+      put_le32(h.data() + 76, nonce);
+      ++stats_.hashes;
+      if (U256::from_hash(openssl_pow(Algorithm::kSha256d, h)) <= w.target) {
+        uint32_t reported = nonce;
+        if (wrong_nonce()) {
+          reported = nonce ^ 0x00010000;
+          ++stats_.invalid_nonces;
+        } else {
+          ++stats_.nonces;
+          if (works_.size() > 1 && &w == &works_.front()) ++stats_.stale_nonces;
+        }
+        std::string r = bm13xx::nonce_reply(reported, 0, w.id, uint8_t(nonce & 0x0f), vbits);
+        if (o_.fault_crc_every && replies_ % o_.fault_crc_every == o_.fault_crc_every - 1) {
+          r.back() = char(r.back() ^ 0x01);
+          ++stats_.crc_faults;
+        }
+        out += junk_before(std::move(r));
+      }
+      if (works_.size() > 1 && works_.front().until < now) works_.pop_front();
+    }
+    return out;
+  }
+
+ private:
+  uint32_t version_bits(uint8_t job_id) const {
+    // Each job rolls a different pattern inside the mask, so rolled versions are exercised.
+    uint32_t mask = version_mask_;
+    if (!mask) return 0;
+    uint32_t want = (uint32_t(job_id / 8) + 1) << 13;
+    return want & mask;
+  }
+
+  void on_command(const uint8_t* p, size_t len) {
+    uint8_t cmd = p[2] & 0x0f;
+    bool all = p[2] & 0x10;
+    uint8_t chip = p[4], reg = p[5];
+    if (cmd == 2 && reg == bm13xx::kRegChipId) {
+      if (all) {
+        // Enumeration: the chain restarts; every present chip answers.
+        ++stats_.inits;
+        stats_.silent = false;
+        addresses_.clear();
+        works_.clear();
+        jobs_.clear();
+        inactive_ = false;
+        for (unsigned c = 0; c < o_.chips; ++c) {
+          if (int(c) == o_.missing_chip) continue;
+          pending_ += junk_before(bm13xx::register_reply(uint32_t(chip_id_) << 16, 0, 0));
+        }
+      }
+      return;
+    }
+    if (cmd == 3) {
+      inactive_ = true;
+      return;
+    }
+    if (cmd == 0) {
+      if (inactive_ && addresses_.size() < o_.chips - (o_.missing_chip >= 0 ? 1 : 0)) addresses_.push_back(chip);
+      stats_.chips_addressed = unsigned(addresses_.size());
+      return;
+    }
+    if (cmd == 1 && len == 11) {
+      uint32_t value = uint32_t(p[6]) << 24 | uint32_t(p[7]) << 16 | uint32_t(p[8]) << 8 | p[9];
+      if (all) registers_[reg] = value;
+      switch (reg) {
+        case bm13xx::kRegPll: stats_.frequency = bm13xx::pll_frequency(value); break;
+        case bm13xx::kRegTicketMask: stats_.ticket_difficulty = bm13xx::ticket_difficulty(value); break;
+        case bm13xx::kRegVersionMask:
+          version_mask_ = (value & 0xffff) << 13;
+          stats_.version_mask = version_mask_;
+          break;
+        case bm13xx::kRegUartBaud: stats_.baud_register = value; break;
+        default: break;
+      }
+    }
+  }
+
+  void on_job(const uint8_t* p, double now) {
+    std::span<const uint8_t, 82> body(p + 4, 82);
+    ActiveWork w;
+    w.id = body[0];
+    w.header = bm13xx::header_from_job(body);
+    double diff = stats_.ticket_difficulty > 0 ? stats_.ticket_difficulty : 1;
+    w.target = scaled(target_from_difficulty(Algorithm::kSha256d, diff), o_.difficulty_scale);
+    unsigned chips = std::max<unsigned>(1, unsigned(addresses_.size()));
+    for (unsigned c = 0; c < chips; ++c) w.next.push_back(bm13xx::chip_nonce_start(c, chips));
+    ++stats_.jobs;
+    if (working_since_ < 0) working_since_ = now;
+    // The previous job keeps its chips busy a moment longer: its nonces come after the new job id.
+    if (!works_.empty()) works_.back().until = now + o_.stale_overlap_seconds;
+    while (works_.size() > 1) works_.pop_front();
+    works_.push_back(std::move(w));
+  }
+
+  std::string rx_, pending_;
+  uint16_t chip_id_;
+  bool inactive_ = false;
+  bool went_silent_ = false;
+  std::vector<uint8_t> addresses_;
+  std::map<uint8_t, uint32_t> registers_;
+  std::map<uint8_t, Header> jobs_;
+  std::deque<ActiveWork> works_;
+  uint32_t version_mask_ = 0;
+};
+
+// ---------------------------------------------------------------- Zeus
+class ZeusEmulator final : public Emulator {
+ public:
+  explicit ZeusEmulator(EmulatorOptions o) : Emulator(std::move(o)) {}
+
+  void on_bytes(std::span<const uint8_t> bytes, double now) override {
+    rx_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    size_t pos = 0;
+    for (; rx_.size() - pos >= 84; pos += 84) {
+      auto pk = zeus::parse_packet(std::span<const uint8_t, 84>(reinterpret_cast<const uint8_t*>(rx_.data()) + pos, 84));
+      if (!pk.clock_ok) {
+        ++stats_.bad_frames;
+        continue;
+      }
+      ++stats_.frames;
+      stats_.frequency = pk.clock * 3.0 / 2.0;
+      Header plain = pk.header;
+      put_le32(plain.data() + 76, 0);
+      Header golden = zeus::golden_header();
+      put_le32(golden.data() + 76, 0);
+      if (plain == golden) {
+        // The self-test: a real chip answers at once; search unthrottled at scale 1.
+        ++stats_.inits;
+        stats_.silent = false;
+        works_.clear();
+        for (uint32_t c = pk.start_counter; c < pk.start_counter + 0x100000; ++c) {
+          Header h = pk.header;
+          put_be32(h.data() + 76, c);
+          ++stats_.hashes;
+          if (U256::from_hash(openssl_pow(Algorithm::kScrypt, h)) <= zeus::target_of(pk.target)) {
+            uint8_t r[4];
+            put_be32(r, c);
+            pending_.append(reinterpret_cast<const char*>(r), 4);
+            break;
+          }
+        }
+        continue;
+      }
+      ActiveWork w;
+      w.header = pk.header;
+      w.target = scaled(zeus::target_of(pk.target), o_.difficulty_scale);
+      for (unsigned c = 0; c < o_.chips; ++c)
+        w.next.push_back(pk.start_counter + uint32_t(uint64_t(c) * (0xffffffffu / o_.chips)));
+      ++stats_.jobs;
+      if (working_since_ < 0) working_since_ = now;
+      if (!works_.empty()) works_.back().until = now + o_.stale_overlap_seconds;
+      while (works_.size() > 1) works_.pop_front();
+      works_.push_back(std::move(w));
+    }
+    rx_.erase(0, pos);
+  }
+
+  std::string poll(double now) override {
+    std::string out = std::move(pending_);
+    pending_.clear();
+    uint64_t n = budget(now);
+    if (stats_.silent || works_.empty()) return out;
+    if (o_.silent_after > 0 && !went_silent_ && working_since_ >= 0 && now - working_since_ >= o_.silent_after) {
+      went_silent_ = true;
+      stats_.silent = true;
+      return out;
+    }
+    while (works_.size() > 1 && works_.front().until < now) works_.pop_front();
+    for (uint64_t i = 0; i < n; ++i) {
+      ActiveWork& w = works_.front();
+      unsigned chip = unsigned(i % o_.chips);
+      if (int(chip) == o_.missing_chip) continue;
+      uint32_t counter = w.next[chip]++;
+      Header h = w.header;
+      put_be32(h.data() + 76, counter);
+      ++stats_.hashes;
+      if (U256::from_hash(openssl_pow(Algorithm::kScrypt, h)) <= w.target) {
+        uint32_t reported = counter;
+        if (wrong_nonce()) {
+          reported ^= 0x00000100;
+          ++stats_.invalid_nonces;
+        } else {
+          ++stats_.nonces;
+          if (works_.size() > 1) ++stats_.stale_nonces;
+        }
+        uint8_t r[4];
+        put_be32(r, reported);
+        out += junk_before(std::string(reinterpret_cast<const char*>(r), 4));
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::string rx_, pending_;
+  bool went_silent_ = false;
+  std::deque<ActiveWork> works_;
+};
+
+// ---------------------------------------------------------------- GC3355
+class Gc3355Emulator final : public Emulator {
+ public:
+  explicit Gc3355Emulator(EmulatorOptions o) : Emulator(std::move(o)) {}
+
+  void on_bytes(std::span<const uint8_t> bytes, double now) override {
+    rx_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    size_t pos = 0;
+    while (rx_.size() - pos >= 4) {
+      const uint8_t* p = reinterpret_cast<const uint8_t*>(rx_.data()) + pos;
+      if (p[0] != 0x55 || p[1] != 0xaa) {
+        ++stats_.bad_frames;
+        ++pos;
+        continue;
+      }
+      size_t len = 8;
+      if (p[2] == 0xc0) len = 16;
+      else if (p[2] == 0x1f && p[3] != 0x28) len = 156;
+      if (rx_.size() - pos < len) break;
+      ++stats_.frames;
+      if (len == 16) {
+        if (std::memcmp(p + 4, "\x80\x80\x80\x80", 4) == 0) {
+          // GCP reset: the board starts over.
+          ++stats_.inits;
+          stats_.silent = false;
+          works_.clear();
+        } else if (std::memcmp(p + 4, "\x90\x90\x90\x90", 4) == 0) {
+          if (!stats_.silent) pending_ += junk_before(gc3355::firmware_reply(0x01140113));
+        } else if (std::memcmp(p + 4, "\xc0\xc0\xc0\xc0", 4) == 0) {
+          stats_.chips_addressed = get_le32(p + 8);
+        }
+      } else if (len == 156) {
+        auto pk = gc3355::parse_packet(std::span<const uint8_t, 156>(p, 156));
+        ActiveWork w;
+        w.id = pk.task;
+        w.header = pk.header;
+        w.target = scaled(pk.target, o_.difficulty_scale);
+        uint64_t span = (uint64_t(pk.nonce_max) - pk.nonce_min + 1) / o_.chips;
+        for (unsigned c = 0; c < o_.chips; ++c) w.next.push_back(uint32_t(pk.nonce_min + span * c));
+        ++stats_.jobs;
+        if (working_since_ < 0) working_since_ = now;
+        if (!works_.empty()) works_.back().until = now + o_.stale_overlap_seconds;
+        while (works_.size() > 1) works_.pop_front();
+        works_.push_back(std::move(w));
+      } else if (p[2] == 0xef && p[3] == 0x00) {
+        stats_.frequency = gc3355::pll_frequency(get_le32(p + 4));
+      }
+      pos += len;
+    }
+    rx_.erase(0, pos);
+  }
+
+  std::string poll(double now) override {
+    std::string out = std::move(pending_);
+    pending_.clear();
+    uint64_t n = budget(now);
+    if (stats_.silent || works_.empty()) return out;
+    if (o_.silent_after > 0 && !went_silent_ && working_since_ >= 0 && now - working_since_ >= o_.silent_after) {
+      went_silent_ = true;
+      stats_.silent = true;
+      return out;
+    }
+    while (works_.size() > 1 && works_.front().until < now) works_.pop_front();
+    for (uint64_t i = 0; i < n; ++i) {
+      ActiveWork& w = works_.front();
+      unsigned chip = unsigned(i % o_.chips);
+      if (int(chip) == o_.missing_chip) continue;
+      uint32_t nonce = w.next[chip]++;
+      Header h = w.header;
+      put_le32(h.data() + 76, nonce);
+      ++stats_.hashes;
+      if (U256::from_hash(openssl_pow(Algorithm::kScrypt, h)) <= w.target) {
+        uint32_t reported = nonce;
+        if (wrong_nonce()) {
+          reported ^= 0x00000100;
+          ++stats_.invalid_nonces;
+        } else {
+          ++stats_.nonces;
+          if (works_.size() > 1) ++stats_.stale_nonces;
+        }
+        out += junk_before(gc3355::nonce_reply(reported, w.id));
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::string rx_, pending_;
+  bool went_silent_ = false;
+  std::deque<ActiveWork> works_;
+};
+
+}  // namespace
+
+std::unique_ptr<Emulator> Emulator::make(const EmulatorOptions& o) {
+  if (o.chips == 0) return nullptr;
+  if (o.driver == "bm1366" || o.driver == "bm1368" || o.driver == "bm1370") return std::make_unique<Bm13xxEmulator>(o);
+  if (o.driver == "zeus") return std::make_unique<ZeusEmulator>(o);
+  if (o.driver == "gc3355") return std::make_unique<Gc3355Emulator>(o);
+  return nullptr;
+}
+
+}  // namespace hashgate::hw
