@@ -341,6 +341,59 @@ void load_vardiff(const Reader& r, const YAML::Node& n, Config& c) {
     r.fail(n["initial"] ? n["initial"] : n, "vardiff.initial", "must lie between vardiff.min and vardiff.max");
 }
 
+void load_hardware(const Reader& r, const YAML::Node& h, Config& c) {
+  r.only_keys(h, "hardware", {"boards"});
+  const YAML::Node& bs = h["boards"];
+  if (!bs) return;
+  if (!bs.IsSequence()) r.fail(bs, "hardware.boards", "must be a list of boards");
+  static const std::set<std::string> drivers = {"bm1366", "bm1368", "bm1370", "gc3355", "zeus"};
+  for (size_t i = 0; i < bs.size(); ++i) {
+    const YAML::Node& n = bs[i];
+    const std::string path = "hardware.boards[" + std::to_string(i) + "]";
+    r.only_keys(n, path, {"name", "driver", "path", "baud", "chips", "frequency", "worker", "work_seconds",
+                          "silent_seconds", "max_hardware_error_ratio", "difficulty_scale", "enabled"});
+    Board b;
+    for (const char* key : {"name", "driver", "path"})
+      if (!n[key]) r.fail(n, path + "." + key, "is required");
+    b.name = r.str(n["name"], path + ".name");
+    b.driver = r.str(n["driver"], path + ".driver");
+    b.path = r.str(n["path"], path + ".path");
+    if (!drivers.count(b.driver))
+      r.fail(n["driver"], path + ".driver", "must be bm1366, bm1368, bm1370, gc3355 or zeus, got '" + b.driver + "'");
+    const bool sha = b.driver.rfind("bm", 0) == 0;
+    if ((sha ? "sha256d" : "scrypt") != c.algorithm)
+      r.fail(n["driver"], path + ".driver",
+             b.driver + " mines " + (sha ? "sha256d" : "scrypt") + " but algorithm is " + c.algorithm);
+    if (b.path.empty()) r.fail(n["path"], path + ".path", "must not be empty");
+    for (const Board& other : c.hardware.boards) {
+      if (other.name == b.name) r.fail(n["name"], path + ".name", "duplicate board name '" + b.name + "'");
+      if (other.path == b.path) r.fail(n["path"], path + ".path", "board " + other.name + " already uses " + b.path);
+    }
+    r.in_range(n, path, "baud", 300, 12000000, b.baud);
+    if (sha && b.baud != 115200 && b.baud != 1000000)
+      r.fail(n["baud"], path + ".baud", "BM13xx chips run at 115200 or 1000000 baud, got " + std::to_string(b.baud));
+    r.in_range(n, path, "chips", 1, 256, b.chips);
+    if (n["frequency"]) {
+      b.frequency = r.number(n["frequency"], path + ".frequency");
+      if (!(b.frequency >= 50 && b.frequency <= 1500)) r.fail(n["frequency"], path + ".frequency", "must be 50..1500 MHz");
+    }
+    if (n["worker"]) b.worker = r.str(n["worker"], path + ".worker");
+    if (n["enabled"]) b.enabled = r.boolean(n["enabled"], path + ".enabled");
+    r.positive(n, path, "work_seconds", b.work_seconds);
+    r.positive(n, path, "silent_seconds", b.silent_seconds);
+    r.positive(n, path, "difficulty_scale", b.difficulty_scale);
+    if (n["max_hardware_error_ratio"]) {
+      b.max_hardware_error_ratio = r.number(n["max_hardware_error_ratio"], path + ".max_hardware_error_ratio");
+      if (!(b.max_hardware_error_ratio > 0 && b.max_hardware_error_ratio <= 1))
+        r.fail(n["max_hardware_error_ratio"], path + ".max_hardware_error_ratio", "must be greater than 0 and at most 1");
+    }
+    c.hardware.boards.push_back(std::move(b));
+  }
+  if (!c.hardware.boards.empty() &&
+      std::none_of(c.listeners.begin(), c.listeners.end(), [](const Listener& l) { return !l.tls; }))
+    r.fail(bs, "hardware.boards", "boards connect to a plain (non-TLS) Stratum listener; add one");
+}
+
 }  // namespace
 
 std::string Endpoint::to_string() const {
@@ -426,7 +479,7 @@ Config load_root(const YAML::Node& root, const std::string& source) {
   Reader r(source);
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
   r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",
-                         "hashing", "limits", "bans", "http_connect", "admin", "logging"});
+                         "hashing", "limits", "bans", "http_connect", "admin", "logging", "hardware"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -595,6 +648,7 @@ Config load_root(const YAML::Node& root, const std::string& source) {
         r.fail(l["format"], "logging.format", "must be text or json, got '" + c.logging.format + "'");
     }
   }
+  if (const auto& h = root["hardware"]) load_hardware(r, h, c);
   return c;
 }
 

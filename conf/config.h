@@ -154,6 +154,28 @@ struct Logging {
   std::string format = "text";
 };
 
+// An ASIC board on a serial port of this host (hw/). Its nonces enter the
+// gateway like a miner's shares: the board is a Stratum client of the first
+// plain listener, over loopback, with its own extranonce slice.
+struct Board {
+  std::string name;
+  std::string driver;        // bm1366 | bm1368 | bm1370 | gc3355 | zeus
+  std::string path;          // /dev/ttyUSB0, /dev/serial/by-id/...
+  uint32_t baud = 115200;    // BM13xx: 115200 or 1000000 (the chips switch after init)
+  unsigned chips = 0;        // 0: the driver's usual count (bm13xx 1, gc3355 5, zeus 6)
+  double frequency = 0;      // MHz; 0: the driver's default
+  std::string worker;        // empty: "board.<name>"
+  double work_seconds = 0;   // fresh work (new extranonce2) this often; 0: driver default
+  double silent_seconds = 120;           // no nonce this long while mining: restart
+  double max_hardware_error_ratio = 0.2; // of the last 100 nonces (once 20 are seen): restart
+  double difficulty_scale = 1;           // emulators only: the board reports at its target times this
+  bool enabled = true;
+};
+
+struct Hardware {
+  std::vector<Board> boards;
+};
+
 struct Config {
   std::string source;  // file name, for messages
   std::string algorithm = "scrypt";
@@ -169,6 +191,7 @@ struct Config {
   HttpConnect http_connect;
   Admin admin;
   Logging logging;
+  Hardware hardware;
 };
 
 // Throws ConfigError naming file:line and the key path.

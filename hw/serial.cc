@@ -56,7 +56,7 @@ int open_serial(const std::string& path, uint32_t baud, std::string& error) {
   t.c_lflag &= ~tcflag_t(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
   t.c_cflag &= ~tcflag_t(CSIZE | PARENB | CSTOPB | CRTSCTS);
   t.c_cflag |= CS8 | CREAD | CLOCAL;
-  t.c_cc[VMIN] = 0;
+  t.c_cc[VMIN] = 1;  // with O_NONBLOCK: EAGAIN when empty, so 0 means end of file
   t.c_cc[VTIME] = 0;
   if (ioctl(fd, TCSETS2, &t) != 0) {
     error = path + ": " + errtext("TCSETS2");

@@ -183,6 +183,52 @@ std::string pools_json(const Snapshot& s) {
   return o;
 }
 
+std::string boards_json(const Snapshot& s) {
+  std::string o = "{\"boards\":[";
+  for (size_t i = 0; i < s.boards.size(); ++i) {
+    const BoardSnapshot& b = s.boards[i];
+    if (i) o += ",";
+    o += "{";
+    kv(o, "name", b.name, false);
+    kv(o, "driver", b.driver);
+    kv(o, "path", b.path);
+    kv(o, "worker", b.worker);
+    kv(o, "state", b.state);
+    kv(o, "last_error", b.last_error);
+    kv(o, "chips_expected", uint64_t(b.chips_expected));
+    kv(o, "chips_found", uint64_t(b.chips_found));
+    kv(o, "frequency_mhz", b.frequency);
+    o += ",\"temperature_celsius\":null";  // no supported board reports one over its serial port
+    kv(o, "nonces", b.nonces);
+    kv(o, "hardware_errors", b.hardware_errors);
+    kv(o, "below_share_target", b.below_share_target);
+    kv(o, "submitted", b.submitted);
+    kv(o, "accepted", b.accepted);
+    kv(o, "rejected", b.rejected);
+    kv(o, "rejected_stale", b.rejected_stale);
+    kv(o, "crc_errors", b.crc_errors);
+    kv(o, "junk_bytes", b.junk_bytes);
+    kv(o, "restarts", b.restarts);
+    kv(o, "reopens", b.reopens);
+    kv(o, "works_sent", b.works_sent);
+    kv(o, "accepted_difficulty", b.accepted_difficulty);
+    kv(o, "hashrate", b.hashrate);
+    kv(o, "last_nonce_unix", b.last_nonce_unix);
+    o += ",\"chips\":[";
+    for (size_t c = 0; c < b.nonces_by_chip.size(); ++c) {
+      if (c) o += ",";
+      o += "{";
+      kv(o, "chip", uint64_t(c), false);
+      kv(o, "nonces", b.nonces_by_chip[c]);
+      kv(o, "hardware_errors", c < b.hardware_errors_by_chip.size() ? b.hardware_errors_by_chip[c] : 0);
+      o += "}";
+    }
+    o += "]}";
+  }
+  o += "]}";
+  return o;
+}
+
 // Trouble first: the highest reject ratio, then the longest silence.
 std::vector<const WorkerSnapshot*> by_trouble(const Snapshot& s) {
   std::vector<const WorkerSnapshot*> w;
@@ -368,6 +414,48 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
   add_histogram(f, s.share_validation);
   fams.push_back(std::move(f));
 
+  if (!s.boards.empty()) {
+    auto fb_up = family("hashgate_board_state", "Local ASIC board state (1 for the current one)", MetricType::Gauge);
+    auto fb_nonces = family("hashgate_board_nonces_total", "Valid nonces from a board, by chip", MetricType::Counter);
+    auto fb_hw = family("hashgate_board_hardware_errors_total",
+                        "Nonces that missed the board's target (hardware errors), by chip", MetricType::Counter);
+    auto fb_shares = family("hashgate_board_shares_total", "A board's shares by result", MetricType::Counter);
+    auto fb_diff = family("hashgate_board_accepted_difficulty_total", "Accepted share difficulty of a board",
+                          MetricType::Counter);
+    auto fb_rate = family("hashgate_board_hashrate_hashes_per_second", "A board's hashrate from accepted difficulty",
+                          MetricType::Gauge);
+    auto fb_restarts = family("hashgate_board_restarts_total", "Re-initialisations (silent, too many errors)",
+                              MetricType::Counter);
+    auto fb_reopens = family("hashgate_board_reopens_total", "Serial port reopened after the device went away",
+                             MetricType::Counter);
+    auto fb_crc = family("hashgate_board_crc_errors_total", "Reply frames dropped for a bad checksum",
+                         MetricType::Counter);
+    auto fb_chips = family("hashgate_board_chips", "Chips that answered initialisation", MetricType::Gauge);
+    auto fb_freq = family("hashgate_board_frequency_megahertz", "Configured chip frequency", MetricType::Gauge);
+    for (const BoardSnapshot& b : s.boards) {
+      for (const char* st : {"opening", "initialising", "waiting_for_work", "mining", "down", "disabled"})
+        add(fb_up, b.state == st ? 1 : 0, {{"board", b.name}, {"state", st}});
+      for (size_t c = 0; c < b.nonces_by_chip.size(); ++c) {
+        add(fb_nonces, double(b.nonces_by_chip[c]), {{"board", b.name}, {"chip", std::to_string(c)}});
+        add(fb_hw, double(c < b.hardware_errors_by_chip.size() ? b.hardware_errors_by_chip[c] : 0),
+            {{"board", b.name}, {"chip", std::to_string(c)}});
+      }
+      add(fb_shares, double(b.accepted), {{"board", b.name}, {"result", "accepted"}});
+      add(fb_shares, double(b.rejected), {{"board", b.name}, {"result", "rejected"}});
+      add(fb_shares, double(b.below_share_target), {{"board", b.name}, {"result", "below_share_target"}});
+      add(fb_diff, b.accepted_difficulty, {{"board", b.name}});
+      add(fb_rate, b.hashrate, {{"board", b.name}});
+      add(fb_restarts, double(b.restarts), {{"board", b.name}});
+      add(fb_reopens, double(b.reopens), {{"board", b.name}});
+      add(fb_crc, double(b.crc_errors), {{"board", b.name}});
+      add(fb_chips, double(b.chips_found), {{"board", b.name}});
+      add(fb_freq, b.frequency, {{"board", b.name}});
+    }
+    for (auto* fam : {&fb_up, &fb_nonces, &fb_hw, &fb_shares, &fb_diff, &fb_rate, &fb_restarts, &fb_reopens, &fb_crc,
+                      &fb_chips, &fb_freq})
+      fams.push_back(std::move(*fam));
+  }
+
   f = family("hashgate_config_reloads_total", "SIGHUP reloads by result", MetricType::Counter);
   add(f, double(s.reloads_ok), {{"result", "ok"}});
   add(f, double(s.reloads_failed), {{"result", "failed"}});
@@ -456,6 +544,7 @@ int AdminServer::handle(mg_connection* c) {
     if (uri == "/api/v1/status") return reply_json(c, 200, status_json(s)), 200;
     if (uri == "/api/v1/pools") return reply_json(c, 200, pools_json(s)), 200;
     if (uri == "/api/v1/bans") return reply_json(c, 200, bans_json(s)), 200;
+    if (uri == "/api/v1/boards") return reply_json(c, 200, boards_json(s)), 200;
     if (uri == "/api/v1/workers") {
       size_t limit = 1000;
       char buf[16];

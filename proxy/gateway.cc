@@ -323,11 +323,22 @@ int Gateway::start(std::string& error) {
                                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     log::info("listening").kv("listener", l.name).kv("bind", l.bind.to_string()).kv("port", port)
         .kv("tls", l.tls.has_value());
+    if (!l.tls && !board_endpoint_) {
+      // Local boards mine through the first plain listener, over loopback.
+      conf::Endpoint ep{l.bind.host, uint16_t(port)};
+      if (ep.host == "0.0.0.0" || ep.host.empty()) ep.host = "127.0.0.1";
+      if (ep.host == "::") ep.host = "::1";
+      board_endpoint_ = ep;
+    }
   }
   // Aggregation keeps one connection to the pool ready, so the first miner
   // gets work at once. Passthrough connects per miner.
   listeners_up_ = true;
   if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) maintain_links();
+  if (!cfg_.hardware.boards.empty() && board_endpoint_) {
+    boards_ = std::make_unique<BoardManager>(loop_, cfg_.hardware.boards, algo_, *board_endpoint_);
+    boards_->start();
+  }
   publish_snapshot();
   uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->on_tick(); }, 1000, 1000);
   uv_timer_start(
@@ -1733,6 +1744,7 @@ void Gateway::publish_snapshot() {
     if (hashrate_history_.size() > 360) hashrate_history_.erase(hashrate_history_.begin());
   }
   s->hashrate_history = hashrate_history_;
+  if (boards_) s->boards = boards_->snapshot();
   snapshots_.store(std::move(s));
 }
 
@@ -1924,6 +1936,8 @@ void Gateway::stop(const char* why) {
     return;
   }
   stopping_ = true;
+  // Local boards stop first: their shares in flight are answered like any miner's.
+  if (boards_) boards_->stop();
   log::info("stopping").kv("reason", why).kv("miners", uint64_t(miners_.size()))
       .kv("shares_awaiting_pool", uint64_t(forwards_.size()));
   for (ListenerState* l : listeners_)
@@ -1995,6 +2009,7 @@ void Gateway::maybe_finish_stop() {
 }
 
 void Gateway::log_summary() {
+  if (boards_) boards_->log_summary();
   for (const auto& [name, st] : workers_) {
     log::info("worker_stats")
         .kv("worker", name)

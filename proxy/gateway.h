@@ -20,6 +20,7 @@
 #include "protocol/test_pool.h"
 #include "protocol/upstream_session.h"
 #include "proxy/admin.h"
+#include "proxy/boards.h"
 #include "proxy/guard.h"
 #include "proxy/hash_pool.h"
 #include "proxy/snapshot.h"
@@ -219,6 +220,8 @@ class Gateway {
   HashPath hash_path_ = HashPath::kPortable;
   uv_check_t flush_check_;
   bool miners_closed_ = false;
+  std::optional<conf::Endpoint> board_endpoint_;
+  std::unique_ptr<BoardManager> boards_;
 
   BreakerConfig breaker_cfg_;
   std::vector<size_t> pool_order_;  // pool indexes by priority

@@ -96,6 +96,25 @@ struct BanSnapshot {
   std::string violation;
 };
 
+// An ASIC board on a serial port (proxy/boards.cc).
+struct BoardSnapshot {
+  std::string name, driver, path, worker;
+  std::string state;  // opening | initialising | waiting_for_work | mining | down | disabled
+  std::string last_error;
+  unsigned chips_expected = 0, chips_found = 0;
+  double frequency = 0;
+  uint64_t nonces = 0;            // valid nonces (met the board's target)
+  uint64_t hardware_errors = 0;   // nonces that did not
+  uint64_t below_share_target = 0;
+  uint64_t submitted = 0, accepted = 0, rejected = 0, rejected_stale = 0;
+  uint64_t crc_errors = 0, junk_bytes = 0;
+  uint64_t restarts = 0, reopens = 0, works_sent = 0;
+  double accepted_difficulty = 0;
+  double hashrate = 0;  // hashes per second, from accepted difficulty
+  double last_nonce_unix = 0;
+  std::vector<uint64_t> nonces_by_chip, hardware_errors_by_chip;
+};
+
 struct Snapshot {
   std::string version;
   std::string algorithm;
@@ -125,6 +144,7 @@ struct Snapshot {
   Histogram submit_rtt, job_fanout, share_validation;
   std::vector<PoolSnapshot> pools;
   std::vector<WorkerSnapshot> workers;
+  std::vector<BoardSnapshot> boards;
   double hashrate = 0;  // all workers
   std::vector<std::pair<double, double>> hashrate_history;  // (unix time, H/s), oldest first
   unsigned max_worker_labels = 100;
