@@ -163,10 +163,10 @@ def test_gc3355_end_to_end(hashgate):
 
 def test_faults_and_unplug(hashgate):
     d = tempfile.mkdtemp(prefix="hashgate-hw-")
-    args = ["--chips", "1", "--hashrate", "100000", "--difficulty-scale", str(2 ** 20), "--fault-crc-every", "6",
-            "--fault-junk-every", "7", "--fault-invalid-every", "5"]
+    args = ["--chips", "3", "--missing-chip", "1", "--hashrate", "100000", "--difficulty-scale", str(2 ** 20),
+            "--fault-crc-every", "6", "--fault-junk-every", "7", "--fault-invalid-every", "5"]
     emu, link, stats = emulator(d, "bm1370", "ttyBM", *args)
-    board = {"name": "b1", "driver": "bm1370", "path": link, "difficulty_scale": 2 ** 20,
+    board = {"name": "b1", "driver": "bm1370", "path": link, "chips": 3, "difficulty_scale": 2 ** 20,
              "max_hardware_error_ratio": 0.9}
     s, admin = scenario(hashgate, "sha256d", [board], SHA_DIFF)
     try:
@@ -181,6 +181,7 @@ def test_faults_and_unplug(hashgate):
         check(b1["hardware_errors"] >= e1["invalid_nonces"] - e1["crc_faults"] - e1["junk_faults"] - 2,
               "invalid nonces went uncounted: %d of %d" % (b1["hardware_errors"], e1["invalid_nonces"]))
         check(b1["junk_bytes"] >= 4, "junk not seen: %s" % b1)
+        check(b1["chips_found"] == 2 and b1["chips_expected"] == 3, "the missing chip went unnoticed: %s" % b1)
         print("  faults: emulator sent %d invalid nonces, %d bad CRCs, %d junk runs; hashgate counted %d hardware "
               "errors, %d CRC errors, %d junk bytes" % (e1["invalid_nonces"], e1["crc_faults"], e1["junk_faults"],
                                                       b1["hardware_errors"], b1["crc_errors"], b1["junk_bytes"]), flush=True)
@@ -200,6 +201,8 @@ def test_faults_and_unplug(hashgate):
     # Invalid nonces were never forwarded: the pool refused nothing.
     check(c["low_difficulty"] == 0 and c["other"] == 0 and c["duplicate"] == 0, "pool refused shares: %s" % c)
     check(any(x.get("event") == "board_down" for x in evs), "no board_down logged")
+    check(any(x.get("event") == "board_chips_missing" and x.get("found") == 2 for x in evs),
+          "no board_chips_missing logged")
 
 
 def test_silent_board_restarted(hashgate):
