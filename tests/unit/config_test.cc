@@ -149,3 +149,33 @@ TEST_CASE("endpoints") {
   CHECK_FALSE(parse_endpoint("host:99999"));
   CHECK_FALSE(parse_endpoint(":80"));
 }
+
+TEST_CASE("hardware boards") {
+  const std::string head = "algorithm: sha256d\nlisteners:\n  - name: s\n    bind: 127.0.0.1:3333\n"
+                           "pools:\n  - name: t\n    url: test://\n    user: u\nhardware:\n  boards:\n";
+  Config c = load_string(head + "    - {name: a, driver: bm1370, path: /dev/ttyACM0, baud: 1000000, frequency: 490}\n"
+                                "    - {name: b, driver: bm1366, path: /dev/ttyACM1, chips: 4, difficulty_scale: 1024}\n",
+                         "t.yaml");
+  REQUIRE(c.hardware.boards.size() == 2);
+  CHECK(c.hardware.boards[0].baud == 1000000);
+  CHECK(c.hardware.boards[0].frequency == 490);
+  CHECK(c.hardware.boards[1].chips == 4);
+  CHECK(c.hardware.boards[1].difficulty_scale == 1024);
+  CHECK(c.hardware.boards[1].silent_seconds == 120);
+  CHECK(error_of(head + "    - {name: a, driver: zeus, path: /dev/ttyUSB0}\n") ==
+        "t.yaml:11: hardware.boards[0].driver: zeus mines scrypt but algorithm is sha256d");
+  CHECK(error_of(head + "    - {name: a, driver: bm1399, path: /dev/ttyUSB0}\n") ==
+        "t.yaml:11: hardware.boards[0].driver: must be bm1366, bm1368, bm1370, gc3355 or zeus, got 'bm1399'");
+  CHECK(error_of(head + "    - {name: a, driver: bm1370}\n") == "t.yaml:11: hardware.boards[0].path: is required");
+  CHECK(error_of(head + "    - {name: a, driver: bm1370, path: /dev/x, baud: 9600}\n") ==
+        "t.yaml:11: hardware.boards[0].baud: BM13xx chips run at 115200 or 1000000 baud, got 9600");
+  CHECK(error_of(head + "    - {name: a, driver: bm1370, path: /dev/x}\n    - {name: a, driver: bm1370, path: /dev/y}\n") ==
+        "t.yaml:12: hardware.boards[1].name: duplicate board name 'a'");
+  CHECK(error_of(head + "    - {name: a, driver: bm1370, path: /dev/x, max_hardware_error_ratio: 2}\n") ==
+        "t.yaml:11: hardware.boards[0].max_hardware_error_ratio: must be greater than 0 and at most 1");
+  const std::string tls_only = "algorithm: sha256d\nlisteners:\n  - name: s\n    bind: 127.0.0.1:3333\n"
+                               "    tls: {cert: /dev/null, key: /dev/null}\npools:\n  - name: t\n    url: test://\n    user: u\n"
+                               "hardware:\n  boards:\n    - {name: a, driver: bm1370, path: /dev/x}\n";
+  CHECK(error_of(tls_only).find("hardware.boards: boards connect to a plain (non-TLS) Stratum listener") !=
+        std::string::npos);
+}
