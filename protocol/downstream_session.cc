@@ -6,10 +6,22 @@
 namespace hashgate {
 
 DownstreamSession::DownstreamSession(SessionContext& ctx, uint64_t id, double now)
-    : ctx_(ctx), id_(id), framer_(ctx.max_line), vardiff_(ctx.vardiff, now) {}
+    : ctx_(ctx), id_(id), framer_(ctx.max_line), vardiff_(ctx.vardiff, now) {
+  if (ctx.spares) {
+    framer_.set_spare(&ctx.spares->framer);
+    events_.set_spare(&ctx.spares->events);
+  }
+}
+
+void DownstreamSession::borrow_out() {
+  if (ctx_.spares && out_.capacity() == 0 && ctx_.spares->out.capacity() != 0) out_.swap(ctx_.spares->out);
+}
 
 std::string& DownstreamSession::owned_out() {
-  if (out_.empty() || out_.back().shared || out_.back().slot) out_.emplace_back();
+  if (out_.empty() || out_.back().shared || out_.back().slot) {
+    borrow_out();
+    out_.emplace_back();
+  }
   return out_.back().owned;
 }
 
@@ -19,6 +31,13 @@ void DownstreamSession::take_output(std::vector<OutChunk>& dst) {
   if (n == 0) return;
   for (size_t i = 0; i < n; ++i) dst.push_back(std::move(out_[i]));
   out_.erase(out_.begin(), out_.begin() + ptrdiff_t(n));
+  if (out_.empty() && ctx_.spares && out_.capacity() != 0) {
+    if (ctx_.spares->out.capacity() == 0) {
+      ctx_.spares->out.swap(out_);
+    } else {
+      std::vector<OutChunk>().swap(out_);
+    }
+  }
 }
 
 bool DownstreamSession::next_event(SessionEvent& out) { return events_.next(out); }
@@ -224,6 +243,7 @@ void DownstreamSession::on_job(const JobRef& job, bool force_clean) {
   OutChunk chunk;
   chunk.shared = (force_clean || clean_next_ || job->params.clean_jobs) ? job->notify_line_clean : job->notify_line;
   clean_next_ = false;
+  borrow_out();
   out_.push_back(std::move(chunk));
   sent_[sent_next_] = SentJob{job->seq, d};
   sent_next_ = (sent_next_ + 1) % sent_.size();
@@ -305,6 +325,7 @@ void DownstreamSession::on_submit(const Incoming& m, double now) {
   work.slot = next_slot_++;
   OutChunk placeholder;
   placeholder.slot = work.slot;
+  borrow_out();
   out_.push_back(std::move(placeholder));
   work.rpc_id = m.id;
   work.job = entry->job;

@@ -22,6 +22,8 @@ namespace hashgate {
 
 // What every session of one gateway shares. Owned by the gateway; sessions
 // keep a reference, never a loop global.
+struct SessionSpares;
+
 struct SessionContext {
   StratumParser* parser = nullptr;
   JobBook* jobs = nullptr;
@@ -32,6 +34,9 @@ struct SessionContext {
   uint32_t ntime_roll_seconds = 7200;
   uint64_t fingerprint_key = 0;
   std::string version = "hashgate";
+  // Buffers lent to whichever session is busy (one loop thread): an idle
+  // session holds none, a busy one allocates none. Null: each keeps its own.
+  SessionSpares* spares = nullptr;
 };
 
 // The slice of an upstream connection given to one session.
@@ -95,6 +100,12 @@ struct OutChunk {
   std::string_view view() const { return shared ? std::string_view(*shared) : std::string_view(owned); }
 };
 
+struct SessionSpares {
+  std::string framer;
+  std::vector<SessionEvent> events;
+  std::vector<OutChunk> out;
+};
+
 class DownstreamSession {
  public:
   DownstreamSession(SessionContext& ctx, uint64_t id, double now);
@@ -120,6 +131,8 @@ class DownstreamSession {
 
   // ---- state ----
   uint64_t id() const { return id_; }
+  // Holds buffer memory of its own: a partial line, undrained events or unsent output.
+  bool holds_buffers() const { return framer_.capacity() > 15 || events_.capacity() != 0 || out_.capacity() != 0; }
   bool subscribed() const { return subscribed_; }
   bool authorized() const { return !workers_.empty(); }
   bool ready() const { return subscribed_ && authorized() && bound_; }
@@ -135,7 +148,6 @@ class DownstreamSession {
   double difficulty() const { return vardiff_.difficulty(); }
   uint32_t version_mask() const { return session_mask_; }
   size_t buffered_input() const { return framer_.buffered(); }
-  void release_idle_buffers() { framer_.shrink_if_idle(); }
 
  private:
   struct SentJob {
@@ -155,6 +167,7 @@ class DownstreamSession {
   void violation(ErrorCode code, std::string message);
   void request_upstream();
   std::string& owned_out();
+  void borrow_out();  // takes the spare output vector when this session has none
   const SentJob* sent_job(uint64_t seq) const;
 
   SessionContext& ctx_;

@@ -13,6 +13,7 @@ void LineFramer::feed(std::string_view bytes) {
     buf_.erase(0, start_);
     start_ = 0;
   }
+  if (spare_ && buf_.empty() && buf_.capacity() < spare_->capacity()) buf_.swap(*spare_);
   buf_.append(bytes);
 }
 
@@ -23,7 +24,18 @@ LineFramer::Status LineFramer::next_line(std::string_view& line) {
   const void* nl = std::memchr(base + scan_, '\n', avail - scan_);
   if (!nl) {
     scan_ = avail;
-    return avail > max_line_ ? fail() : Status::kNeedMore;
+    if (avail > max_line_) return fail();
+    if (avail == 0 && spare_) {
+      // Every line taken: the buffer goes back to the spare (or is freed).
+      buf_.clear();
+      start_ = scan_ = 0;
+      if (spare_->capacity() < buf_.capacity()) {
+        spare_->swap(buf_);
+        spare_->clear();
+      }
+      std::string().swap(buf_);
+    }
+    return Status::kNeedMore;
   }
   size_t len = static_cast<const char*>(nl) - base;
   if (len > max_line_) return fail();
@@ -40,13 +52,6 @@ LineFramer::Status LineFramer::fail() {
   std::string().swap(buf_);
   start_ = scan_ = 0;
   return Status::kTooLong;
-}
-
-void LineFramer::shrink_if_idle() {
-  if (start_ == buf_.size()) {
-    std::string().swap(buf_);
-    start_ = scan_ = 0;
-  }
 }
 
 }  // namespace hashgate

@@ -23,8 +23,11 @@ class LineFramer {
   Status next_line(std::string_view& line);
   // Bytes held that do not yet form a complete line.
   size_t buffered() const { return buf_.size() - start_; }
-  // Frees the buffer's memory when nothing is pending (idle sessions hold none).
-  void shrink_if_idle();
+  // With a spare buffer shared by many framers on one thread, the buffer is
+  // borrowed when bytes arrive and handed back once every line is taken:
+  // only a framer holding part of a line keeps memory.
+  void set_spare(std::string* spare) { spare_ = spare; }
+  size_t capacity() const { return buf_.capacity(); }
 
  private:
   Status fail();
@@ -33,6 +36,7 @@ class LineFramer {
   size_t scan_ = 0;   // bytes from start_ already known to hold no '\n'
   size_t max_line_;
   bool too_long_ = false;
+  std::string* spare_ = nullptr;
 };
 
 }  // namespace hashgate

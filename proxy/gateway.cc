@@ -208,6 +208,7 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
       jobs_(algo_),
       guard_(cfg_.bans, cfg_.limits) {
   ctx_.parser = &miner_parser_;
+  ctx_.spares = &spares_;
   ctx_.jobs = &jobs_;
   ctx_.algorithm = algo_;
   ctx_.vardiff = VardiffConfig{cfg_.vardiff.initial, cfg_.vardiff.min, cfg_.vardiff.max,

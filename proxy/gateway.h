@@ -181,6 +181,7 @@ class Gateway {
   StratumParser pool_parser_;
   JobBook jobs_;
   SessionContext ctx_;
+  SessionSpares spares_;  // buffers lent to the busy session (ctx_.spares)
 
   std::vector<ListenerState*> listeners_;
   std::unordered_map<uint64_t, Miner*> miners_;

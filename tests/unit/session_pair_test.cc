@@ -235,3 +235,28 @@ TEST_CASE("an oversized line closes the session; garbage does not") {
   CHECK(s.closing());
   CHECK(s.close_reason().find("1024") != std::string::npos);
 }
+
+TEST_CASE("sessions sharing spare buffers: idle ones hold none, split lines survive") {
+  Pair p(1e-5);
+  SessionSpares spares;
+  p.ctx.spares = &spares;
+  DownstreamSession a(p.ctx, 11, 0), b(p.ctx, 12, 0);
+  const std::string sub = "{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"x\"]}\n";
+  // `a` gets half a line, then `b` a whole one and a get_version (borrowing
+  // the spares), then `a` the rest: each answer is its own.
+  a.receive(sub.substr(0, 20), 0);
+  CHECK(a.holds_buffers());  // a partial line stays with its session
+  b.receive(sub + "{\"id\":2,\"method\":\"client.get_version\",\"params\":[]}\n", 0);
+  SessionEvent ev;
+  while (b.next_event(ev)) {}
+  std::string bo = p.take(b);
+  CHECK(bo.find("\"id\":2") != std::string::npos);
+  CHECK_FALSE(b.holds_buffers());
+  a.receive(sub.substr(20), 0);
+  while (a.next_event(ev)) {}
+  std::string ao = p.take(a);
+  CHECK(ao.find("\"id\":2") == std::string::npos);
+  CHECK_FALSE(a.holds_buffers());
+  // The storage went back to the spares, ready for the next busy session.
+  CHECK(spares.framer.capacity() > 15);
+}
