@@ -34,6 +34,7 @@ def run_scenario(args, algorithm, miners, rates, share_seconds, clean_jobs):
     d = tempfile.mkdtemp(prefix="hashgate-scale-")
     pool_port = free_port()
     gw_port = free_port()
+    admin_port = free_port()
     gwfile = os.path.join(d, "gateway")
     report = os.path.join(d, "report.json")
     sources = ",".join("127.0.%d.%d" % (1 + i // 50, 1 + i % 50) for i in range(max(1, min(40, miners // 500))))
@@ -52,6 +53,7 @@ def run_scenario(args, algorithm, miners, rates, share_seconds, clean_jobs):
         "limits: {max_connections_per_address: 100000, new_connections_per_second: 100000, "
         "messages_per_second: 100000}",
         "bans: {allowlist: [127.0.0.0/8]}",
+        "admin: {bind: 127.0.0.1:%d}" % admin_port,
         "logging: {level: warn, format: json}", ""])
     path = os.path.join(d, "hashgate.yaml")
     with open(path, "w") as f:
@@ -76,6 +78,7 @@ def run_scenario(args, algorithm, miners, rates, share_seconds, clean_jobs):
     os.rename(gwfile + ".tmp", gwfile)
     try:
         _, err = lg.communicate(timeout=600)
+        fanout = gateway_fanout(admin_port)
     finally:
         gw.terminate()
         try:
@@ -87,7 +90,32 @@ def run_scenario(args, algorithm, miners, rates, share_seconds, clean_jobs):
     with open(report) as f:
         r = json.load(f)
     r["loadgen_stderr"] = err.strip()[-500:]
+    r["gateway_fanout"] = fanout
     return r
+
+
+def gateway_fanout(admin_port):
+    """hashgate's own time to write one job to every session of a pool
+    connection (hashgate_job_fanout_duration_seconds): the mean, and the
+    bucket bound under which 99 % fell."""
+    import urllib.request
+    try:
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin_port, timeout=5).read().decode()
+    except OSError:
+        return {}
+    buckets, total, count = [], 0.0, 0
+    for line in text.splitlines():
+        if line.startswith("hashgate_job_fanout_duration_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+        elif line.startswith("hashgate_job_fanout_duration_seconds_sum"):
+            total = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("hashgate_job_fanout_duration_seconds_count"):
+            count = int(float(line.rsplit(" ", 1)[1]))
+    if not count:
+        return {}
+    p99 = next((le for le, c in buckets if c >= 0.99 * count), float("inf"))
+    return {"jobs": count, "mean_ms": 1000 * total / count, "p99_bucket_ms": 1000 * p99}
 
 
 def check_correct(r):
@@ -121,6 +149,10 @@ def text_line(r):
                    (p["target_rate"], p["achieved_rate"], lat.get("p50_ms", 0), lat.get("p99_ms", 0),
                     lat.get("p999_ms", 0), p["gateway_cpu_seconds_per_1000_shares"], p["accepted"],
                     p["refused_as_expected"], p["unexpected_answers"], p["unanswered"]))
+    g = r.get("gateway_fanout") or {}
+    if g:
+        out.append("        hashgate's own fan-out per pool connection: mean %.1f ms, p99 <= %s ms over %d jobs" %
+                   (g["mean_ms"], "%g" % g["p99_bucket_ms"], g["jobs"]))
     return "\n".join(out)
 
 
@@ -131,8 +163,15 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=None, help="write OUT.json and OUT.txt")
     ap.add_argument("--max-miners", type=int, default=19000)
+    ap.add_argument("--only", default="", help="comma-separated ALGORITHM:MINERS scenarios instead of the standard set")
     args = ap.parse_args()
-    if args.quick:
+    if args.only:
+        scenarios = []
+        for item in args.only.split(","):
+            algo, n = item.split(":")
+            rates = [2000, 5000, 10000] if algo == "sha256d" else [500, 1000, 1500]
+            scenarios.append((algo, int(n), rates, 5, 5))
+    elif args.quick:
         scenarios = [("sha256d", 1000, [1000], 2, 3)]
     else:
         scenarios = []

@@ -811,8 +811,43 @@ void Gateway::forward_share(uint64_t session_id, const std::string& worker, cons
 void Gateway::flush(Miner* m) {
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp))) return;
   if (!m->session->has_output() && !(m->tls && m->tls->has_output())) return;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&m->tcp);
+  std::vector<OutChunk> rest;
+  size_t skip = 0;  // bytes of rest.front() already written
+  if (!m->tls && uv_stream_get_write_queue_size(stream) == 0) {
+    // Most writes go out whole at once: try them straight from the session's
+    // chunks (no request, no copies), and queue only what the socket left.
+    write_scratch_.clear();
+    m->session->take_output(write_scratch_);
+    if (write_scratch_.empty()) return;
+    write_bufs_.clear();
+    size_t total = 0;
+    for (const OutChunk& c : write_scratch_) {
+      std::string_view v = c.view();
+      write_bufs_.push_back(uv_buf_init(const_cast<char*>(v.data()), unsigned(v.size())));
+      total += v.size();
+    }
+    int n = uv_try_write(stream, write_bufs_.data(), unsigned(write_bufs_.size()));
+    if (n == int(total)) {
+      write_scratch_.clear();
+      return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+      write_scratch_.clear();
+      return close_miner(m, uv_strerror(n), "io_error");
+    }
+    size_t done = n > 0 ? size_t(n) : 0, i = 0;
+    while (i < write_scratch_.size() && done >= write_scratch_[i].view().size()) done -= write_scratch_[i++].view().size();
+    for (; i < write_scratch_.size(); ++i) rest.push_back(std::move(write_scratch_[i]));
+    skip = done;
+    write_scratch_.clear();
+  }
   auto* w = new MinerWrite;
-  m->session->take_output(w->chunks);
+  if (!rest.empty()) {
+    w->chunks = std::move(rest);
+  } else {
+    m->session->take_output(w->chunks);
+  }
   if (m->tls) {
     for (const OutChunk& c : w->chunks) m->tls->send(c.view());
     w->chunks.clear();
@@ -822,6 +857,10 @@ void Gateway::flush(Miner* m) {
   w->bufs.reserve(w->chunks.size());
   for (const OutChunk& c : w->chunks) {
     std::string_view v = c.view();
+    if (skip) {
+      v.remove_prefix(skip);
+      skip = 0;
+    }
     w->bufs.push_back(uv_buf_init(const_cast<char*>(v.data()), unsigned(v.size())));
   }
   w->req.data = m;

@@ -182,6 +182,8 @@ class Gateway {
   JobBook jobs_;
   SessionContext ctx_;
   SessionSpares spares_;  // buffers lent to the busy session (ctx_.spares)
+  std::vector<OutChunk> write_scratch_;  // flush(): the chunks tried at once, reused
+  std::vector<uv_buf_t> write_bufs_;
 
   std::vector<ListenerState*> listeners_;
   std::unordered_map<uint64_t, Miner*> miners_;
