@@ -80,10 +80,77 @@ struct ActiveWork {
   double until = 1e300;        // stale overlap: hashed until then
 };
 
-// ---------------------------------------------------------------- BM13xx
-class Bm13xxEmulator final : public Emulator {
+// What every emulated chip set does with its work: each chip walks its own
+// range, hashes (OpenSSL), and reports hits in the protocol's reply format.
+// After a new work arrives the chips finish the old one for a moment, so
+// replies naming the previous work come in after the new one, as on real
+// boards. The protocols differ only in where the counter goes in the
+// header and what a reply looks like.
+class Scanner : public Emulator {
  public:
-  explicit Bm13xxEmulator(EmulatorOptions o) : Emulator(std::move(o)) {
+  std::string poll(double now) override {
+    std::string out = std::move(pending_);
+    pending_.clear();
+    uint64_t n = budget(now);
+    if (stats_.silent || works_.empty()) return out;
+    if (o_.silent_after > 0 && !went_silent_ && working_since_ >= 0 && now - working_since_ >= o_.silent_after) {
+      went_silent_ = true;
+      stats_.silent = true;
+      return out;
+    }
+    while (works_.size() > 1 && works_.front().until < now) works_.pop_front();
+    unsigned lanes = std::min<unsigned>(chips_hashing(), unsigned(works_.front().next.size()));
+    for (uint64_t i = 0; lanes && i < n; ++i) {
+      ActiveWork& w = works_.front();  // during the overlap: the old work
+      unsigned chip = unsigned(i % lanes);
+      if (chip_idle(chip)) continue;
+      uint32_t c = w.next[chip]++;
+      Header h = w.header;
+      place(h, w, c);
+      ++stats_.hashes;
+      if (!(U256::from_hash(openssl_pow(algo_, h)) <= w.target)) continue;
+      uint32_t reported = c;
+      if (wrong_nonce()) {
+        reported = corrupt(c);
+        ++stats_.invalid_nonces;
+      } else {
+        ++stats_.nonces;
+        if (works_.size() > 1) ++stats_.stale_nonces;
+      }
+      out += junk_before(reply(w, c, reported));
+    }
+    return out;
+  }
+
+ protected:
+  Scanner(EmulatorOptions o, Algorithm algo) : Emulator(std::move(o)), algo_(algo) {}
+  void start_work(ActiveWork w, double now) {
+    ++stats_.jobs;
+    if (working_since_ < 0) working_since_ = now;
+    if (!works_.empty()) works_.back().until = now + o_.stale_overlap_seconds;
+    while (works_.size() > 1) works_.pop_front();
+    works_.push_back(std::move(w));
+  }
+  virtual unsigned chips_hashing() const { return o_.chips; }
+  virtual bool chip_idle(unsigned chip) const { return int(chip) == o_.missing_chip; }
+  // Puts chip counter `c` (and whatever else the protocol varies) into `h`.
+  virtual void place(Header& h, const ActiveWork& w, uint32_t c) const = 0;
+  // The wire reply for a hit at counter `c`, reporting `reported` (which a fault may have changed).
+  virtual std::string reply(const ActiveWork& w, uint32_t c, uint32_t reported) = 0;
+  virtual uint32_t corrupt(uint32_t c) const { return c ^ 0x00000100; }
+
+  std::string pending_;
+  std::deque<ActiveWork> works_;
+
+ private:
+  Algorithm algo_;
+  bool went_silent_ = false;
+};
+
+// ---------------------------------------------------------------- BM13xx
+class Bm13xxEmulator final : public Scanner {
+ public:
+  explicit Bm13xxEmulator(EmulatorOptions o) : Scanner(std::move(o), Algorithm::kSha256d) {
     chip_id_ = o_.driver == "bm1366" ? 0x1366 : o_.driver == "bm1368" ? 0x1368 : 0x1370;
   }
 
@@ -128,53 +195,24 @@ class Bm13xxEmulator final : public Emulator {
     rx_.erase(0, pos);
   }
 
-  std::string poll(double now) override {
-    std::string out = std::move(pending_);
-    pending_.clear();
-    uint64_t n = budget(now);
-    if (stats_.silent || works_.empty()) return out;
-    if (o_.silent_after > 0 && !went_silent_ && working_since_ >= 0 && now - working_since_ >= o_.silent_after) {
-      went_silent_ = true;
-      stats_.silent = true;
-      return out;
+ private:
+  // The missing chip never took an address: every addressed chip hashes.
+  unsigned chips_hashing() const override { return unsigned(addresses_.size()); }
+  bool chip_idle(unsigned) const override { return false; }
+  void place(Header& h, const ActiveWork& w, uint32_t c) const override {
+    put_le32(h.data(), (get_le32(h.data()) & ~version_mask_) | version_bits(w.id));
+    put_le32(h.data() + 76, c);
+  }
+  uint32_t corrupt(uint32_t c) const override { return c ^ 0x00010000; }
+  std::string reply(const ActiveWork& w, uint32_t c, uint32_t reported) override {
+    std::string r = bm13xx::nonce_reply(reported, 0, w.id, uint8_t(c & 0x0f), version_bits(w.id));
+    if (o_.fault_crc_every && replies_ % o_.fault_crc_every == o_.fault_crc_every - 1) {
+      r.back() = char(r.back() ^ 0x01);
+      ++stats_.crc_faults;
     }
-    while (!works_.empty() && works_.front().until < now) works_.pop_front();
-    unsigned chips = unsigned(addresses_.size());
-    if (chips == 0) return out;
-    for (uint64_t i = 0; i < n && !works_.empty(); ++i) {
-      // The oldest work still in its overlap goes first, then the current one.
-      ActiveWork& w = works_.front();
-      unsigned chip = unsigned(i % chips);
-      if (int(chip) == o_.missing_chip) continue;
-      uint32_t nonce = w.next[chip]++;
-      uint32_t vbits = version_bits(w.id);
-      Header h = w.header;
-      uint32_t version = (get_le32(h.data()) & ~version_mask_) | vbits;
-      put_le32(h.data(), version);
-      put_le32(h.data() + 76, nonce);
-      ++stats_.hashes;
-      if (U256::from_hash(openssl_pow(Algorithm::kSha256d, h)) <= w.target) {
-        uint32_t reported = nonce;
-        if (wrong_nonce()) {
-          reported = nonce ^ 0x00010000;
-          ++stats_.invalid_nonces;
-        } else {
-          ++stats_.nonces;
-          if (works_.size() > 1 && &w == &works_.front()) ++stats_.stale_nonces;
-        }
-        std::string r = bm13xx::nonce_reply(reported, 0, w.id, uint8_t(nonce & 0x0f), vbits);
-        if (o_.fault_crc_every && replies_ % o_.fault_crc_every == o_.fault_crc_every - 1) {
-          r.back() = char(r.back() ^ 0x01);
-          ++stats_.crc_faults;
-        }
-        out += junk_before(std::move(r));
-      }
-      if (works_.size() > 1 && works_.front().until < now) works_.pop_front();
-    }
-    return out;
+    return r;
   }
 
- private:
   uint32_t version_bits(uint8_t job_id) const {
     // Each job rolls a different pattern inside the mask, so rolled versions are exercised.
     uint32_t mask = version_mask_;
@@ -194,7 +232,6 @@ class Bm13xxEmulator final : public Emulator {
         stats_.silent = false;
         addresses_.clear();
         works_.clear();
-        jobs_.clear();
         inactive_ = false;
         for (unsigned c = 0; c < o_.chips; ++c) {
           if (int(c) == o_.missing_chip) continue;
@@ -237,29 +274,21 @@ class Bm13xxEmulator final : public Emulator {
     w.target = scaled(target_from_difficulty(Algorithm::kSha256d, diff), o_.difficulty_scale);
     unsigned chips = std::max<unsigned>(1, unsigned(addresses_.size()));
     for (unsigned c = 0; c < chips; ++c) w.next.push_back(bm13xx::chip_nonce_start(c, chips));
-    ++stats_.jobs;
-    if (working_since_ < 0) working_since_ = now;
-    // The previous job keeps its chips busy a moment longer: its nonces come after the new job id.
-    if (!works_.empty()) works_.back().until = now + o_.stale_overlap_seconds;
-    while (works_.size() > 1) works_.pop_front();
-    works_.push_back(std::move(w));
+    start_work(std::move(w), now);
   }
 
-  std::string rx_, pending_;
+  std::string rx_;
   uint16_t chip_id_;
   bool inactive_ = false;
-  bool went_silent_ = false;
   std::vector<uint8_t> addresses_;
   std::map<uint8_t, uint32_t> registers_;
-  std::map<uint8_t, Header> jobs_;
-  std::deque<ActiveWork> works_;
   uint32_t version_mask_ = 0;
 };
 
 // ---------------------------------------------------------------- Zeus
-class ZeusEmulator final : public Emulator {
+class ZeusEmulator final : public Scanner {
  public:
-  explicit ZeusEmulator(EmulatorOptions o) : Emulator(std::move(o)) {}
+  explicit ZeusEmulator(EmulatorOptions o) : Scanner(std::move(o), Algorithm::kScrypt) {}
 
   void on_bytes(std::span<const uint8_t> bytes, double now) override {
     rx_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -299,61 +328,26 @@ class ZeusEmulator final : public Emulator {
       w.target = scaled(zeus::target_of(pk.target), o_.difficulty_scale);
       for (unsigned c = 0; c < o_.chips; ++c)
         w.next.push_back(pk.start_counter + uint32_t(uint64_t(c) * (0xffffffffu / o_.chips)));
-      ++stats_.jobs;
-      if (working_since_ < 0) working_since_ = now;
-      if (!works_.empty()) works_.back().until = now + o_.stale_overlap_seconds;
-      while (works_.size() > 1) works_.pop_front();
-      works_.push_back(std::move(w));
+      start_work(std::move(w), now);
     }
     rx_.erase(0, pos);
   }
 
-  std::string poll(double now) override {
-    std::string out = std::move(pending_);
-    pending_.clear();
-    uint64_t n = budget(now);
-    if (stats_.silent || works_.empty()) return out;
-    if (o_.silent_after > 0 && !went_silent_ && working_since_ >= 0 && now - working_since_ >= o_.silent_after) {
-      went_silent_ = true;
-      stats_.silent = true;
-      return out;
-    }
-    while (works_.size() > 1 && works_.front().until < now) works_.pop_front();
-    for (uint64_t i = 0; i < n; ++i) {
-      ActiveWork& w = works_.front();
-      unsigned chip = unsigned(i % o_.chips);
-      if (int(chip) == o_.missing_chip) continue;
-      uint32_t counter = w.next[chip]++;
-      Header h = w.header;
-      put_be32(h.data() + 76, counter);
-      ++stats_.hashes;
-      if (U256::from_hash(openssl_pow(Algorithm::kScrypt, h)) <= w.target) {
-        uint32_t reported = counter;
-        if (wrong_nonce()) {
-          reported ^= 0x00000100;
-          ++stats_.invalid_nonces;
-        } else {
-          ++stats_.nonces;
-          if (works_.size() > 1) ++stats_.stale_nonces;
-        }
-        uint8_t r[4];
-        put_be32(r, reported);
-        out += junk_before(std::string(reinterpret_cast<const char*>(r), 4));
-      }
-    }
-    return out;
+ private:
+  void place(Header& h, const ActiveWork&, uint32_t c) const override { put_be32(h.data() + 76, c); }
+  std::string reply(const ActiveWork&, uint32_t, uint32_t reported) override {
+    uint8_t r[4];
+    put_be32(r, reported);
+    return std::string(reinterpret_cast<const char*>(r), 4);
   }
 
- private:
-  std::string rx_, pending_;
-  bool went_silent_ = false;
-  std::deque<ActiveWork> works_;
+  std::string rx_;
 };
 
 // ---------------------------------------------------------------- GC3355
-class Gc3355Emulator final : public Emulator {
+class Gc3355Emulator final : public Scanner {
  public:
-  explicit Gc3355Emulator(EmulatorOptions o) : Emulator(std::move(o)) {}
+  explicit Gc3355Emulator(EmulatorOptions o) : Scanner(std::move(o), Algorithm::kScrypt) {}
 
   void on_bytes(std::span<const uint8_t> bytes, double now) override {
     rx_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -389,11 +383,7 @@ class Gc3355Emulator final : public Emulator {
         w.target = scaled(pk.target, o_.difficulty_scale);
         uint64_t span = (uint64_t(pk.nonce_max) - pk.nonce_min + 1) / o_.chips;
         for (unsigned c = 0; c < o_.chips; ++c) w.next.push_back(uint32_t(pk.nonce_min + span * c));
-        ++stats_.jobs;
-        if (working_since_ < 0) working_since_ = now;
-        if (!works_.empty()) works_.back().until = now + o_.stale_overlap_seconds;
-        while (works_.size() > 1) works_.pop_front();
-        works_.push_back(std::move(w));
+        start_work(std::move(w), now);
       } else if (p[2] == 0xef && p[3] == 0x00) {
         stats_.frequency = gc3355::pll_frequency(get_le32(p + 4));
       }
@@ -402,44 +392,13 @@ class Gc3355Emulator final : public Emulator {
     rx_.erase(0, pos);
   }
 
-  std::string poll(double now) override {
-    std::string out = std::move(pending_);
-    pending_.clear();
-    uint64_t n = budget(now);
-    if (stats_.silent || works_.empty()) return out;
-    if (o_.silent_after > 0 && !went_silent_ && working_since_ >= 0 && now - working_since_ >= o_.silent_after) {
-      went_silent_ = true;
-      stats_.silent = true;
-      return out;
-    }
-    while (works_.size() > 1 && works_.front().until < now) works_.pop_front();
-    for (uint64_t i = 0; i < n; ++i) {
-      ActiveWork& w = works_.front();
-      unsigned chip = unsigned(i % o_.chips);
-      if (int(chip) == o_.missing_chip) continue;
-      uint32_t nonce = w.next[chip]++;
-      Header h = w.header;
-      put_le32(h.data() + 76, nonce);
-      ++stats_.hashes;
-      if (U256::from_hash(openssl_pow(Algorithm::kScrypt, h)) <= w.target) {
-        uint32_t reported = nonce;
-        if (wrong_nonce()) {
-          reported ^= 0x00000100;
-          ++stats_.invalid_nonces;
-        } else {
-          ++stats_.nonces;
-          if (works_.size() > 1) ++stats_.stale_nonces;
-        }
-        out += junk_before(gc3355::nonce_reply(reported, w.id));
-      }
-    }
-    return out;
+ private:
+  void place(Header& h, const ActiveWork&, uint32_t c) const override { put_le32(h.data() + 76, c); }
+  std::string reply(const ActiveWork& w, uint32_t, uint32_t reported) override {
+    return gc3355::nonce_reply(reported, w.id);
   }
 
- private:
-  std::string rx_, pending_;
-  bool went_silent_ = false;
-  std::deque<ActiveWork> works_;
+  std::string rx_;
 };
 
 }  // namespace
