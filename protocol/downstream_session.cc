@@ -17,12 +17,33 @@ void DownstreamSession::borrow_out() {
   if (ctx_.spares && out_.capacity() == 0 && ctx_.spares->out.capacity() != 0) out_.swap(ctx_.spares->out);
 }
 
+std::string SessionSpares::take_string() {
+  if (strings.empty()) return {};
+  std::string s = std::move(strings.back());
+  strings.pop_back();
+  return s;
+}
+
+void SessionSpares::give_string(std::string&& s) {
+  if (s.capacity() <= 15 || s.capacity() > kMaxStringCapacity || strings.size() >= kMaxStrings) return;
+  if (strings.capacity() == 0) strings.reserve(kMaxStrings);
+  s.clear();
+  strings.push_back(std::move(s));
+}
+
 std::string& DownstreamSession::owned_out() {
   if (out_.empty() || out_.back().shared || out_.back().slot) {
     borrow_out();
     out_.emplace_back();
+    if (ctx_.spares) out_.back().owned = ctx_.spares->take_string();
   }
   return out_.back().owned;
+}
+
+void DownstreamSession::recycle(std::vector<OutChunk>& written) {
+  if (ctx_.spares)
+    for (OutChunk& c : written) ctx_.spares->give_string(std::move(c.owned));
+  written.clear();
 }
 
 void DownstreamSession::take_output(std::vector<OutChunk>& dst) {
@@ -325,6 +346,7 @@ void DownstreamSession::on_submit(const Incoming& m, double now) {
   work.slot = next_slot_++;
   OutChunk placeholder;
   placeholder.slot = work.slot;
+  if (ctx_.spares) placeholder.owned = ctx_.spares->take_string();
   borrow_out();
   out_.push_back(std::move(placeholder));
   work.rpc_id = m.id;

@@ -104,6 +104,13 @@ struct SessionSpares {
   std::string framer;
   std::vector<SessionEvent> events;
   std::vector<OutChunk> out;
+  // Emptied answer strings, handed back by recycle() once written: a
+  // session's next answer takes one, so answering allocates nothing.
+  std::vector<std::string> strings;
+  static constexpr size_t kMaxStrings = 256;
+  static constexpr size_t kMaxStringCapacity = 4096;
+  std::string take_string();
+  void give_string(std::string&& s);
 };
 
 class DownstreamSession {
@@ -116,6 +123,9 @@ class DownstreamSession {
   // Moves the chunks that may be written now (those before the first share
   // still being hashed) to the end of `dst`.
   void take_output(std::vector<OutChunk>& dst);
+  // Empties `written` (chunks from take_output whose bytes are sent) and
+  // keeps their strings' storage in the spares for the next answers.
+  void recycle(std::vector<OutChunk>& written);
   bool has_output() const { return !out_.empty() && out_.front().slot == 0; }
 
   // ---- gateway decisions ----

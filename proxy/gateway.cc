@@ -74,7 +74,7 @@ uint64_t random_u64() {
 
 struct ShareBatch : HashBatch {
   std::vector<ShareWork> works;
-  std::vector<std::string> workers;
+  std::vector<const std::string*> workers;  // keys of Gateway::workers_ (never erased)
   std::vector<uint64_t> received_ns;
 };
 
@@ -665,9 +665,10 @@ void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams&
 
 void Gateway::handle_share(Miner* m, ShareWork& work) {
   // Hashed with the rest of this loop iteration's shares (flush_shares).
-  std::string worker = m->session->workers()[work.worker];
+  // The worker is named by its stats entry's key: no copy of the name.
+  const std::string* worker = &workers_.try_emplace(m->session->workers()[work.worker]).first->first;
   if (auto it = links_.find(work.job->link_id); it != links_.end()) ++it->second->hashing;
-  pending_shares_.push_back(PendingShare{std::move(work), std::move(worker), uv_hrtime()});
+  pending_shares_.push_back(PendingShare{std::move(work), worker, uv_hrtime()});
   if (pending_shares_.size() == 1)
     uv_check_start(&flush_check_, [](uv_check_t* c) { static_cast<Gateway*>(c->data)->flush_shares(); });
 }
@@ -683,13 +684,21 @@ void Gateway::flush_shares() {
   size_t chunk = (n + threads - 1) / threads;
   chunk = std::max(lanes, (chunk + lanes - 1) / lanes * lanes);
   for (size_t i = 0; i < n; i += chunk) {
-    auto b = std::make_unique<ShareBatch>();
+    // Batches are reused with their vectors' storage (finish_batch).
+    std::unique_ptr<HashBatch> b;
+    if (!spare_batches_.empty()) {
+      b = std::move(spare_batches_.back());
+      spare_batches_.pop_back();
+    } else {
+      b = std::make_unique<ShareBatch>();
+    }
+    auto* sb = static_cast<ShareBatch*>(b.get());
     size_t end = std::min(n, i + chunk);
     for (size_t j = i; j < end; ++j) {
-      b->headers.push_back(pending_shares_[j].work.header);
-      b->works.push_back(std::move(pending_shares_[j].work));
-      b->workers.push_back(std::move(pending_shares_[j].worker));
-      b->received_ns.push_back(pending_shares_[j].received_ns);
+      sb->headers.push_back(pending_shares_[j].work.header);
+      sb->works.push_back(std::move(pending_shares_[j].work));
+      sb->workers.push_back(pending_shares_[j].worker);
+      sb->received_ns.push_back(pending_shares_[j].received_ns);
     }
     hash_pool_->submit(std::move(b), cfg_.hashing.inline_small_batches);
   }
@@ -702,11 +711,20 @@ void Gateway::finish_batch(std::unique_ptr<HashBatch> batch) {
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < b->works.size(); ++i) {
       bool block = meets(b->hashes[i], b->works[i].job->network_target);
-      if ((pass == 0) == block) finish_share(b->works[i], b->workers[i], b->hashes[i]);
+      if ((pass == 0) == block) finish_share(b->works[i], *b->workers[i], b->hashes[i]);
     }
   }
   const uint64_t t = uv_hrtime();
   for (uint64_t r : b->received_ns) share_validation_.observe(double(t - r) / 1e9);
+  if (spare_batches_.size() < kMaxSpareBatches) {
+    b->headers.clear();
+    b->hashes.clear();
+    b->works.clear();
+    b->workers.clear();
+    b->received_ns.clear();
+    b->done.store(false, std::memory_order_relaxed);
+    spare_batches_.push_back(std::move(batch));
+  }
   if (stopping_) maybe_finish_stop();
 }
 
@@ -829,7 +847,7 @@ void Gateway::flush(Miner* m) {
     }
     int n = uv_try_write(stream, write_bufs_.data(), unsigned(write_bufs_.size()));
     if (n == int(total)) {
-      write_scratch_.clear();
+      m->session->recycle(write_scratch_);  // the answers' storage serves the next ones
       return;
     }
     if (n < 0 && n != UV_EAGAIN) {
@@ -850,7 +868,7 @@ void Gateway::flush(Miner* m) {
   }
   if (m->tls) {
     for (const OutChunk& c : w->chunks) m->tls->send(c.view());
-    w->chunks.clear();
+    m->session->recycle(w->chunks);
     m->tls->take_output(w->cipher);
     w->bufs.push_back(uv_buf_init(w->cipher.data(), unsigned(w->cipher.size())));
   }
@@ -868,6 +886,7 @@ void Gateway::flush(Miner* m) {
                     [](uv_write_t* req, int status) {
                       auto* w = reinterpret_cast<MinerWrite*>(req);
                       auto* m = static_cast<Miner*>(req->data);
+                      for (OutChunk& c : w->chunks) m->gw->spares_.give_string(std::move(c.owned));
                       delete w;
                       if (status < 0 && status != UV_ECANCELED) m->gw->close_miner(m, uv_strerror(status), "io_error");
                     });

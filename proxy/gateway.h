@@ -195,10 +195,13 @@ class Gateway {
   // Shares checked this loop iteration, waiting to be hashed as one batch.
   struct PendingShare {
     ShareWork work;
-    std::string worker;
+    const std::string* worker;  // a key of workers_
     uint64_t received_ns;
   };
   std::vector<PendingShare> pending_shares_;
+  // Finished share batches kept with their storage for the next ones.
+  static constexpr size_t kMaxSpareBatches = 16;
+  std::vector<std::unique_ptr<HashBatch>> spare_batches_;
   // Observability: plain counters on the loop, copied into snapshots.
   SnapshotBox snapshots_;
   double started_unix_ = 0;
