@@ -113,8 +113,13 @@ class Gateway {
   std::optional<size_t> serving_pool();
   // Among ready pools of the serving pool's priority, the one furthest under
   // its weight (hashrate, measured by the difficulty of its sessions).
-  size_t weighted_pick(size_t serving);
-  double pool_load(size_t pool) const;
+  // The pool of `serving`'s priority tier that is most under its weight
+  // (by session difficulty), counting a miner of `difficulty` placed there.
+  size_t weighted_pick(size_t serving, double difficulty);
+  void count_pool_loads();
+  std::vector<double> pool_loads_;  // by pool index, as of pool_loads_at_ plus placements since
+  double pool_loads_at_ = 0;
+  std::vector<size_t> pick_candidates_;
   void rebalance_weights();
   void maintain_links();
   void check_link_timeouts();
