@@ -115,7 +115,7 @@ std::string status_json(const Snapshot& s) {
   kv(o, "not_ready_reason", s.not_ready_reason);
   kv(o, "draining", s.draining);
   kv(o, "connections", s.connections_current);
-  kv(o, "workers", uint64_t(s.workers.size()));
+  kv(o, "workers", uint64_t(s.worker_count()));
   kv(o, "hashrate", s.hashrate);
   kv(o, "reloads_ok", s.reloads_ok);
   kv(o, "reloads_failed", s.reloads_failed);
@@ -230,10 +230,10 @@ std::string boards_json(const Snapshot& s) {
 }
 
 // Trouble first: the highest reject ratio, then the longest silence.
-std::vector<const WorkerSnapshot*> by_trouble(const Snapshot& s) {
+std::vector<const WorkerSnapshot*> by_trouble(const Snapshot& s, const std::vector<WorkerSnapshot>& all) {
   std::vector<const WorkerSnapshot*> w;
-  w.reserve(s.workers.size());
-  for (const auto& x : s.workers) w.push_back(&x);
+  w.reserve(all.size());
+  for (const auto& x : all) w.push_back(&x);
   auto silence = [&](const WorkerSnapshot* x) {
     return x->last_share_unix > 0 ? s.published_unix - x->last_share_unix : s.published_unix - s.started_unix;
   };
@@ -247,9 +247,10 @@ std::vector<const WorkerSnapshot*> by_trouble(const Snapshot& s) {
 
 std::string workers_json(const Snapshot& s, size_t limit) {
   std::string o = "{\"total\":";
-  json_append_uint(o, s.workers.size());
+  const std::vector<WorkerSnapshot> all = s.workers();
+  json_append_uint(o, all.size());
   o += ",\"workers\":[";
-  auto w = by_trouble(s);
+  auto w = by_trouble(s, all);
   for (size_t i = 0; i < w.size() && i < limit; ++i) {
     const WorkerSnapshot& x = *w[i];
     if (i) o += ",";
@@ -352,8 +353,9 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
   f = family("hashgate_worker_accepted_difficulty_total", "Accepted share difficulty per worker",
              MetricType::Counter);
   {
+    const std::vector<WorkerSnapshot> all = s.workers();
     std::vector<const WorkerSnapshot*> w;
-    for (const auto& x : s.workers) w.push_back(&x);
+    for (const auto& x : all) w.push_back(&x);
     std::sort(w.begin(), w.end(), [](auto* a, auto* b) {
       return a->accepted_difficulty != b->accepted_difficulty ? a->accepted_difficulty > b->accepted_difficulty
                                                                : a->name < b->name;

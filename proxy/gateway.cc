@@ -74,7 +74,7 @@ uint64_t random_u64() {
 
 struct ShareBatch : HashBatch {
   std::vector<ShareWork> works;
-  std::vector<const std::string*> workers;  // keys of Gateway::workers_ (never erased)
+  std::vector<uint32_t> workers;  // worker ids
   std::vector<uint64_t> received_ns;
 };
 
@@ -600,9 +600,9 @@ void Gateway::drain_session_events(Miner* m) {
         // cannot make us keep counters for names it invents.
         WorkerStats* st = nullptr;
         if (std::find(ws.begin(), ws.end(), ev.auth.user) != ws.end()) {
-          st = &workers_[ev.auth.user];
+          st = &stats(worker_id(ev.auth.user));
         } else if (!ws.empty()) {
-          st = &workers_[ws.front()];
+          st = &stats(worker_id(ws.front()));
         }
         if (m->checking_move && ev.error.code != ErrorCode::kStaleJob && ev.error.code != ErrorCode::kDuplicateShare)
           note_share_after_move(m, false);
@@ -638,7 +638,7 @@ void Gateway::drain_session_events(Miner* m) {
 
 void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth) {
   if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) {
-    m->session->authorize_result(id, auth.user, true, {});
+    authorize_miner(m, id, auth.user, true, {});
     log::info("miner_authorized").kv("session", m->session->id()).kv("peer", m->peer).kv("worker", auth.user);
     return;
   }
@@ -649,7 +649,7 @@ void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams&
     assign_upstream(m);
     it = links_.find(m->link_id);
     if (it == links_.end()) {
-      m->session->authorize_result(id, auth.user, false, "no pool connection");
+      authorize_miner(m, id, auth.user, false, "no pool connection");
       return;
     }
   }
@@ -663,10 +663,32 @@ void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams&
   }
 }
 
+void Gateway::authorize_miner(Miner* m, const RpcId& id, const std::string& user, bool ok, std::string_view message) {
+  const size_t before = m->session->workers().size();
+  m->session->authorize_result(id, user, ok, message);
+  // Sessions per worker are counted as workers join and leave, so that the
+  // once-a-second snapshot does not walk every session.
+  if (m->session->workers().size() > before) ++stats(worker_id(m->session->workers().back())).sessions;
+}
+
+uint32_t Gateway::worker_id(const std::string& name) {
+  if (auto it = worker_ids_.find(std::string_view(name)); it != worker_ids_.end()) return it->second;
+  const uint32_t id = worker_count_++;
+  if (id % WorkerTable::kChunk == 0) {
+    worker_chunks_.push_back(std::make_unique<WorkerTable::Chunk>());
+    worker_chunk_changed_.push_back(true);
+    worker_name_chunks_.push_back(std::make_shared<WorkerTable::Names>());
+  }
+  std::string& slot = (*worker_name_chunks_.back())[id % WorkerTable::kChunk];
+  slot = name;
+  worker_ids_.emplace(std::string_view(slot), id);
+  return id;
+}
+
 void Gateway::handle_share(Miner* m, ShareWork& work) {
   // Hashed with the rest of this loop iteration's shares (flush_shares).
-  // The worker is named by its stats entry's key: no copy of the name.
-  const std::string* worker = &workers_.try_emplace(m->session->workers()[work.worker]).first->first;
+  // The worker is named by its id: no copy of the name.
+  const uint32_t worker = worker_id(m->session->workers()[work.worker]);
   if (auto it = links_.find(work.job->link_id); it != links_.end()) ++it->second->hashing;
   pending_shares_.push_back(PendingShare{std::move(work), worker, uv_hrtime()});
   if (pending_shares_.size() == 1)
@@ -711,7 +733,7 @@ void Gateway::finish_batch(std::unique_ptr<HashBatch> batch) {
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < b->works.size(); ++i) {
       bool block = meets(b->hashes[i], b->works[i].job->network_target);
-      if ((pass == 0) == block) finish_share(b->works[i], *b->workers[i], b->hashes[i]);
+      if ((pass == 0) == block) finish_share(b->works[i], b->workers[i], b->hashes[i]);
     }
   }
   const uint64_t t = uv_hrtime();
@@ -728,7 +750,7 @@ void Gateway::finish_batch(std::unique_ptr<HashBatch> batch) {
   if (stopping_) maybe_finish_stop();
 }
 
-void Gateway::finish_share(ShareWork& work, const std::string& worker, const Hash256& hash) {
+void Gateway::finish_share(ShareWork& work, uint32_t worker, const Hash256& hash) {
   Link* link = nullptr;
   if (auto it = links_.find(work.job->link_id); it != links_.end()) {
     link = it->second;
@@ -738,7 +760,7 @@ void Gateway::finish_share(ShareWork& work, const std::string& worker, const Has
   if (link) retire_if_done(link);
 }
 
-void Gateway::judge_share(ShareWork& work, const std::string& worker, const Hash256& hash) {
+void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash) {
   auto mit = miners_.find(work.session_id);
   Miner* m = mit == miners_.end() ? nullptr : mit->second;
   ShareVerdict v;
@@ -752,11 +774,12 @@ void Gateway::judge_share(ShareWork& work, const std::string& worker, const Hash
     v.forward = meets(hash, work.job->pool_target);
     v.block = meets(hash, work.job->network_target);
   }
-  WorkerStats& st = workers_[worker];
+  WorkerStats& st = stats(worker);
+  const std::string& name = worker_name(worker);
   if (!v.accepted) {
     ++st.rejected;
     ++st.rejected_low_difficulty;
-    log::debug("share_rejected").kv("session", work.session_id).kv("worker", worker).kv("code", 23).kv("reason", "low difficulty share");
+    log::debug("share_rejected").kv("session", work.session_id).kv("worker", name).kv("code", 23).kv("reason", "low difficulty share");
     return;
   }
   ++st.accepted;
@@ -768,7 +791,7 @@ void Gateway::judge_share(ShareWork& work, const std::string& worker, const Hash
     ++st.blocks;
     log::warn("block_candidate")
         .kv("session", work.session_id)
-        .kv("worker", worker)
+        .kv("worker", name)
         .kv("job", work.job->id)
         .kv("pool_job", work.job->params.job_id)
         .kv("hash", hex_reversed(sha256d_header(work.header.data())));
@@ -806,23 +829,23 @@ void Gateway::note_share_after_move(Miner* m, bool good) {
   move_session(m);
 }
 
-void Gateway::forward_share(uint64_t session_id, const std::string& worker, const ShareWork& work, bool block) {
+void Gateway::forward_share(uint64_t session_id, uint32_t worker, const ShareWork& work, bool block) {
   auto it = links_.find(work.job->link_id);
   // A job retired while the share was checked is stale at the pool: keep it.
   if (it == links_.end() || !it->second->subscribed || !jobs_.find(work.job->seq)) {
-    log::info("share_not_forwarded").kv("session", session_id).kv("worker", worker)
+    log::info("share_not_forwarded").kv("session", session_id).kv("worker", worker_name(worker))
         .kv("reason", "job no longer valid at the pool");
     return;
   }
   Link* l = it->second;
   const conf::Pool& pool = *pools_[l->pool]->cfg;
-  const std::string& up_worker = cfg_.aggregation.mode == conf::AggregationMode::kAggregate ? pool.user : worker;
+  const std::string& up_worker = cfg_.aggregation.mode == conf::AggregationMode::kAggregate ? pool.user : worker_name(worker);
   uint64_t token = next_token_++;
   forwards_.emplace(token, Forward{session_id, worker, l->id, block, work.job->pool_difficulty, uv_hrtime()});
   l->session->submit(token, up_worker, work.job->params.job_id,
                      std::span<const uint8_t>(work.upstream_extranonce2.data(), work.upstream_extranonce2_size),
                      work.ntime, work.nonce, work.version_bits, now());
-  ++workers_[worker].forwarded;
+  ++stats(worker).forwarded;
   flush(l);
 }
 
@@ -937,6 +960,9 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
       .kv("peer", m->peer)
       .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
       .kv("reason", reason);
+  for (const std::string& w : m->session->workers())
+    if (auto it = worker_ids_.find(w); it != worker_ids_.end() && row(it->second).sessions)
+      --stats(it->second).sessions;
   release_binding(m);
   orphans_.erase(m->session->id());
   miners_.erase(m->session->id());
@@ -1406,7 +1432,7 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
         RpcId id = l->auth_ids.empty() ? RpcId{} : l->auth_ids.front();
         if (!l->auth_ids.empty()) l->auth_ids.erase(l->auth_ids.begin());
         if (mit != miners_.end()) {
-          mit->second->session->authorize_result(id, ev.user, ev.ok, ev.error.message);
+          authorize_miner(mit->second, id, ev.user, ev.ok, ev.error.message);
           flush(mit->second);
         }
       } else if (!ev.ok) {
@@ -1456,19 +1482,19 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       Forward f = std::move(fit->second);
       forwards_.erase(fit);
       submit_rtt_.observe(double(uv_hrtime() - f.sent_ns) / 1e9);
-      WorkerStats& st = workers_[f.worker];
+      WorkerStats& st = stats(f.worker);
       ++(ev.ok ? ps.accepted : ps.rejected);
       if (ev.ok) ps.rate.add(now(), f.difficulty);
       if (ev.ok) {
         ++st.pool_accepted;
         ps.accepted_difficulty += f.difficulty;
         ps.window_accepted += f.difficulty;
-        if (f.block) log::warn("block_accepted_by_pool").kv("pool", pool).kv("worker", f.worker);
+        if (f.block) log::warn("block_accepted_by_pool").kv("pool", pool).kv("worker", worker_name(f.worker));
       } else {
         ++st.pool_rejected;
         log::warn("share_rejected_by_pool")
             .kv("pool", pool)
-            .kv("worker", f.worker)
+            .kv("worker", worker_name(f.worker))
             .kv("code", int(ev.error.code))
             .kv("error", ev.error.message);
       }
@@ -1780,19 +1806,21 @@ void Gateway::publish_snapshot() {
   }
   s->ready = s->listeners_up && any_ready && !draining_;
   s->not_ready_reason = stopping_ ? "stopping" : !listeners_up_ ? "listeners not up" : !any_ready ? "no usable pool" : "";
-  std::unordered_map<std::string, uint64_t> sessions_per_worker;
-  for (const auto& [id, m] : miners_)
-    for (const std::string& w : m->session->workers()) ++sessions_per_worker[w];
+  // The worker table: chunks copied again only where a row changed.
+  published_workers_.chunks.resize(worker_chunks_.size());
+  for (size_t i = 0; i < worker_chunks_.size(); ++i)
+    if (worker_chunk_changed_[i]) {
+      published_workers_.chunks[i] = std::make_shared<const WorkerTable::Chunk>(*worker_chunks_[i]);
+      worker_chunk_changed_[i] = false;
+    }
+  published_workers_.names.assign(worker_name_chunks_.begin(), worker_name_chunks_.end());
+  published_workers_.size = worker_count_;
+  s->worker_table = published_workers_;
+  s->hashes_per_difficulty = hpd;
+  s->published_loop = t;
   uint64_t acc = 0, rst = 0, rdup = 0, rlow = 0, roth = 0, fwd = 0, blocks = 0;
-  s->workers.reserve(workers_.size());
-  for (const auto& [name, st] : workers_) {
-    WorkerSnapshot w;
-    static_cast<WorkerCounters&>(w) = st;
-    w.name = name;
-    auto it = sessions_per_worker.find(name);
-    w.sessions = it == sessions_per_worker.end() ? 0 : it->second;
-    w.hashrate = st.rate.per_second(t) * hpd;
-    w.reject_ratio = st.accepted + st.rejected ? double(st.rejected) / double(st.accepted + st.rejected) : 0;
+  for (uint32_t i = 0; i < worker_count_; ++i) {
+    const WorkerStats& st = row(i);
     acc += st.accepted;
     rst += st.rejected_stale;
     rdup += st.rejected_duplicate;
@@ -1800,7 +1828,6 @@ void Gateway::publish_snapshot() {
     roth += st.rejected_other;
     fwd += st.forwarded;
     blocks += st.blocks;
-    s->workers.push_back(std::move(w));
   }
   s->shares = {{"accepted", acc}, {"rejected_stale", rst}, {"rejected_duplicate", rdup},
                {"rejected_low_difficulty", rlow}, {"rejected_other", roth}, {"forwarded", fwd}, {"blocks", blocks}};
@@ -2077,9 +2104,10 @@ void Gateway::maybe_finish_stop() {
 
 void Gateway::log_summary() {
   if (boards_) boards_->log_summary();
-  for (const auto& [name, st] : workers_) {
+  for (uint32_t i = 0; i < worker_count_; ++i) {
+    const WorkerStats& st = row(i);
     log::info("worker_stats")
-        .kv("worker", name)
+        .kv("worker", worker_name(i))
         .kv("accepted", st.accepted)
         .kv("rejected", st.rejected)
         .kv("rejected_stale", st.rejected_stale)

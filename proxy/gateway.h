@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -29,10 +30,6 @@
 
 namespace hashgate {
 
-struct WorkerStats : WorkerCounters {
-  RateEstimator rate;  // accepted difficulty per second
-};
-
 class Gateway {
  public:
   Gateway(uv_loop_t* loop, conf::Config cfg);
@@ -46,7 +43,6 @@ class Gateway {
   // release every handle so the loop ends.
   void stop(const char* why);
 
-  const std::unordered_map<std::string, WorkerStats>& workers() const { return workers_; }
 
   // What the admin server reads (published every second on the loop).
   const SnapshotBox& snapshots() const { return snapshots_; }
@@ -65,7 +61,7 @@ class Gateway {
   struct PoolState;
   struct Forward {
     uint64_t session_id;
-    std::string worker;
+    uint32_t worker;  // a worker id
     uint32_t link_id;
     bool block;
     double difficulty;  // the pool's difficulty for the job: what an accept is worth
@@ -94,11 +90,13 @@ class Gateway {
   void punish(const Address& a, Violation v);
   void miner_read(Miner* m, std::string_view bytes);
   void drain_session_events(Miner* m);
+  // Answers a mining.authorize and counts a worker the session adds.
+  void authorize_miner(Miner* m, const RpcId& id, const std::string& user, bool ok, std::string_view message);
   void handle_share(Miner* m, ShareWork& work);
   void flush_shares();
   void finish_batch(std::unique_ptr<HashBatch> batch);
-  void finish_share(ShareWork& work, const std::string& worker, const Hash256& hash);
-  void judge_share(ShareWork& work, const std::string& worker, const Hash256& hash);
+  void finish_share(ShareWork& work, uint32_t worker, const Hash256& hash);
+  void judge_share(ShareWork& work, uint32_t worker, const Hash256& hash);
   void handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth);
   void flush(Miner* m);
   // `reason_class` is the metrics label: miner_closed, protocol_error, ...
@@ -167,7 +165,7 @@ class Gateway {
   // ratio failed the connection (it is gone then).
   bool note_pool_answer(Link* l, bool accepted);
   void flush(Link* l);
-  void forward_share(uint64_t session_id, const std::string& worker, const ShareWork& work, bool block);
+  void forward_share(uint64_t session_id, uint32_t worker, const ShareWork& work, bool block);
 
   void on_tick();
   void publish_snapshot();
@@ -195,12 +193,32 @@ class Gateway {
   std::map<uint32_t, Link*> links_;
   std::vector<std::unique_ptr<PoolState>> pools_;
   std::unordered_map<uint64_t, Forward> forwards_;
-  std::unordered_map<std::string, WorkerStats> workers_;
+  // Workers by id, in the order first seen (never erased): counters in
+  // chunks, each marked when a row of it changes so that the snapshot copies
+  // only those (WorkerTable); names stored once, in chunks that snapshots
+  // share and that never move (the index's keys point into them).
+  std::unordered_map<std::string_view, uint32_t> worker_ids_;
+  std::vector<std::unique_ptr<WorkerTable::Chunk>> worker_chunks_;
+  std::vector<bool> worker_chunk_changed_;
+  std::vector<std::shared_ptr<WorkerTable::Names>> worker_name_chunks_;
+  uint32_t worker_count_ = 0;
+  WorkerTable published_workers_;
+  uint32_t worker_id(const std::string& name);
+  const std::string& worker_name(uint32_t id) const {
+    return (*worker_name_chunks_[id / WorkerTable::kChunk])[id % WorkerTable::kChunk];
+  }
+  WorkerStats& stats(uint32_t id) {
+    worker_chunk_changed_[id / WorkerTable::kChunk] = true;
+    return (*worker_chunks_[id / WorkerTable::kChunk])[id % WorkerTable::kChunk];
+  }
+  const WorkerStats& row(uint32_t id) const {  // reads: marks nothing
+    return (*worker_chunks_[id / WorkerTable::kChunk])[id % WorkerTable::kChunk];
+  }
 
   // Shares checked this loop iteration, waiting to be hashed as one batch.
   struct PendingShare {
     ShareWork work;
-    const std::string* worker;  // a key of workers_
+    uint32_t worker;  // a worker id
     uint64_t received_ns;
   };
   std::vector<PendingShare> pending_shares_;

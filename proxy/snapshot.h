@@ -3,6 +3,7 @@
 // they never touch the loop's own data.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -82,6 +83,31 @@ struct WorkerCounters {
   double last_share_unix = 0;  // last accepted share; 0: none yet
 };
 
+// A worker's counters as the loop keeps them: plain values, so that a
+// snapshot copies the whole table in one pass.
+struct WorkerStats : WorkerCounters {
+  RateEstimator rate;     // accepted difficulty per second
+  uint64_t sessions = 0;  // sessions that authorized this worker, counted as they come and go
+};
+
+// Workers in the order hashgate first saw them, in chunks of rows. The loop
+// publishes a chunk again only when one of its rows changed, and each name
+// once: snapshots share the rest, so that an
+// idle farm of 20,000 workers costs nothing a second and a busy one a copy
+// of plain values, never 20,000 string builds on the loop.
+struct WorkerTable {
+  static constexpr size_t kChunk = 256;
+  using Chunk = std::array<WorkerStats, kChunk>;
+  using Names = std::array<std::string, kChunk>;
+  std::vector<std::shared_ptr<const Chunk>> chunks;
+  // Shared with the loop, which fills a name once, before the snapshot that
+  // first counts its row: readers never see one being written.
+  std::vector<std::shared_ptr<const Names>> names;
+  size_t size = 0;
+  const WorkerStats& row(size_t i) const { return (*chunks[i / kChunk])[i % kChunk]; }
+  const std::string& name(size_t i) const { return (*names[i / kChunk])[i % kChunk]; }
+};
+
 struct WorkerSnapshot : WorkerCounters {
   std::string name;
   uint64_t sessions = 0;
@@ -143,7 +169,26 @@ struct Snapshot {
 
   Histogram submit_rtt, job_fanout, share_validation;
   std::vector<PoolSnapshot> pools;
-  std::vector<WorkerSnapshot> workers;
+  WorkerTable worker_table;
+  double hashes_per_difficulty = 0;
+  double published_loop = 0;  // the loop's clock at publication: rates decay to it
+  size_t worker_count() const { return worker_table.size; }
+  // The table with what follows from the counters, built by the reader.
+  std::vector<WorkerSnapshot> workers() const {
+    std::vector<WorkerSnapshot> out;
+    out.reserve(worker_table.size);
+    for (size_t i = 0; i < worker_table.size; ++i) {
+      const WorkerStats& st = worker_table.row(i);
+      WorkerSnapshot w;
+      static_cast<WorkerCounters&>(w) = st;
+      w.name = worker_table.name(i);
+      w.sessions = st.sessions;
+      w.hashrate = st.rate.per_second(published_loop) * hashes_per_difficulty;
+      w.reject_ratio = st.accepted + st.rejected ? double(st.rejected) / double(st.accepted + st.rejected) : 0;
+      out.push_back(std::move(w));
+    }
+    return out;
+  }
   std::vector<BoardSnapshot> boards;
   double hashrate = 0;  // all workers
   std::vector<std::pair<double, double>> hashrate_history;  // (unix time, H/s), oldest first
