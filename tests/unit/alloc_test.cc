@@ -12,16 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "hashing/header.h"
-#include "hashing/sha256.h"
-#include "protocol/downstream_session.h"
-#include "protocol/test_pool.h"
-#include "protocol/upstream_session.h"
+#include "tests/unit/session_pair.h"
 
 namespace {
 std::atomic<uint64_t> g_allocations{0};
 }
 
+// These operators pair malloc with free by design; gcc's
+// -Wmismatched-new-delete sees only "free on a pointer from operator new".
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n ? n : 1)) return p;
@@ -50,49 +50,17 @@ void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 using namespace hashgate;
+using namespace hashgate::testing;
 
-namespace {
-
-// The built-in test pool feeds an UpstreamSession; its jobs go to the book
-// the miner session reads, as in the gateway.
-struct Rig {
-  StratumParser up_parser{65536};
-  StratumParser down_parser{16384};
-  TestPool pool{Algorithm::kSha256d, TestPoolOptions{1e-3, 30, 4, 8, 0x1fffe000, 0}, 7, 0};
-  std::unique_ptr<TestPool::Connection> conn{pool.connect()};
-  UpstreamSession up{up_parser, UpstreamOptions{"t", "gw", "x", 0x1fffe000, true, "", 65536}};
-  JobBook jobs{Algorithm::kSha256d};
-  SessionSpares spares;
-  SessionContext ctx;
-
-  Rig() {
-    ctx.parser = &down_parser;
-    ctx.jobs = &jobs;
-    ctx.algorithm = Algorithm::kSha256d;
-    ctx.vardiff = VardiffConfig{1e-6, 1e-6, 1e-6, 1e9};
-    ctx.spares = &spares;
-    up.start();
-    for (int i = 0; i < 10; ++i) {
-      std::string a;
-      a.swap(up.output());
-      if (!a.empty()) conn->receive(a, 0);
-      std::string b;
-      b.swap(conn->output());
-      if (!b.empty()) up.receive(b, 0);
-      UpstreamEvent ev;
-      while (up.next_event(ev))
-        if (ev.kind == UpstreamEventKind::kJob)
-          jobs.add(1, ev.notify, up.subscription().extranonce1, up.subscription().extranonce2_size, up.difficulty());
-    }
-  }
-};
-
-}  // namespace
 
 TEST_CASE("a share accepted and answered allocates nothing once the session is set up") {
-  Rig r;
+  // The pool's jobs at difficulty 1e-3, the miner's fixed at 1e-6.
+  Pair r(1e-3, 7, VardiffConfig{1e-6, 1e-6, 1e-6, 1e9});
+  SessionSpares spares;
+  r.ctx.spares = &spares;
   REQUIRE(r.jobs.latest(1));
   DownstreamSession s(r.ctx, 1, 0);
   std::vector<OutChunk> sent;  // what the gateway's flush holds, reused
@@ -127,21 +95,10 @@ TEST_CASE("a share accepted and answered allocates nothing once the session is s
   // Shares for the current job, each with its own extranonce2 (so none is a
   // duplicate), made before counting.
   JobRef job = r.jobs.latest(1);
-  const U256 target = target_from_difficulty(Algorithm::kSha256d, 1e-6);
   std::vector<std::string> lines;
   for (int i = 0; i < 800; ++i) {
     uint8_t e2[7] = {0, 0, 0, 0, 0, uint8_t(i >> 8), uint8_t(i)};
-    Hash256 cb = coinbase_hash(job->params.coinb1, b.extranonce1, e2, job->params.coinb2);
-    Hash256 root = merkle_root(cb, job->params.merkle_branch);
-    for (uint32_t nonce = 0;; ++nonce) {
-      Header h = build_header(job->params.version, job->params.prevhash, root, job->params.ntime, job->params.nbits, nonce);
-      if (meets(sha256d(h), target)) {
-        lines.push_back("{\"id\":" + std::to_string(1000 + i) + ",\"method\":\"mining.submit\",\"params\":[\"" + worker +
-                        "\",\"" + job->id + "\",\"" + hex_encode(std::span<const uint8_t>(e2 + 0, 7)) + "\",\"" +
-                        hex_u32_string(job->params.ntime) + "\",\"" + hex_u32_string(nonce) + "\"]}\n");
-        break;
-      }
-    }
+    lines.push_back(find_submit(*job, b, 1e-6, true, 1000 + i, hex_encode(std::span<const uint8_t>(e2 + 0, 7)), worker));
   }
 
   uint64_t accepted = 0, answered = 0;
