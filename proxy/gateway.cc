@@ -148,6 +148,9 @@ struct Gateway::Miner {
   double msg_tokens_at = 0;
   bool abort_close = false;  // close at once, dropping unsent output
   std::unique_ptr<DownstreamSession> session;
+  // The ids of session->workers(), in the same order (authorize_miner keeps
+  // them): a share names its worker by index, so no name is hashed per share.
+  std::vector<uint32_t> worker_ids;
   std::unique_ptr<TlsChannel> tls;  // a TLS listener's miner
   std::string peer;
   uint32_t link_id = 0;  // 0: none (bound or waiting)
@@ -599,10 +602,10 @@ void Gateway::drain_session_events(Miner* m) {
         // authorized it, else under the session's first worker: a peer
         // cannot make us keep counters for names it invents.
         WorkerStats* st = nullptr;
-        if (std::find(ws.begin(), ws.end(), ev.auth.user) != ws.end()) {
-          st = &stats(worker_id(ev.auth.user));
+        if (auto w = std::find(ws.begin(), ws.end(), ev.auth.user); w != ws.end()) {
+          st = &stats(m->worker_ids[size_t(w - ws.begin())]);
         } else if (!ws.empty()) {
-          st = &stats(worker_id(ws.front()));
+          st = &stats(m->worker_ids.front());
         }
         if (m->checking_move && ev.error.code != ErrorCode::kStaleJob && ev.error.code != ErrorCode::kDuplicateShare)
           note_share_after_move(m, false);
@@ -668,7 +671,10 @@ void Gateway::authorize_miner(Miner* m, const RpcId& id, const std::string& user
   m->session->authorize_result(id, user, ok, message);
   // Sessions per worker are counted as workers join and leave, so that the
   // once-a-second snapshot does not walk every session.
-  if (m->session->workers().size() > before) ++stats(worker_id(m->session->workers().back())).sessions;
+  if (m->session->workers().size() > before) {
+    m->worker_ids.push_back(worker_id(m->session->workers().back()));
+    ++stats(m->worker_ids.back()).sessions;
+  }
 }
 
 uint32_t Gateway::worker_id(const std::string& name) {
@@ -687,8 +693,7 @@ uint32_t Gateway::worker_id(const std::string& name) {
 
 void Gateway::handle_share(Miner* m, ShareWork& work) {
   // Hashed with the rest of this loop iteration's shares (flush_shares).
-  // The worker is named by its id: no copy of the name.
-  const uint32_t worker = worker_id(m->session->workers()[work.worker]);
+  const uint32_t worker = m->worker_ids[work.worker];
   if (auto it = links_.find(work.job->link_id); it != links_.end()) ++it->second->hashing;
   pending_shares_.push_back(PendingShare{std::move(work), worker, uv_hrtime()});
   if (pending_shares_.size() == 1)
@@ -960,9 +965,8 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
       .kv("peer", m->peer)
       .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
       .kv("reason", reason);
-  for (const std::string& w : m->session->workers())
-    if (auto it = worker_ids_.find(w); it != worker_ids_.end() && row(it->second).sessions)
-      --stats(it->second).sessions;
+  for (uint32_t w : m->worker_ids)
+    if (row(w).sessions) --stats(w).sessions;
   release_binding(m);
   orphans_.erase(m->session->id());
   miners_.erase(m->session->id());

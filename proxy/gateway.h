@@ -43,7 +43,6 @@ class Gateway {
   // release every handle so the loop ends.
   void stop(const char* why);
 
-
   // What the admin server reads (published every second on the loop).
   const SnapshotBox& snapshots() const { return snapshots_; }
   // Thread-safe: queues an admin change for the loop.
@@ -109,8 +108,6 @@ class Gateway {
   bool link_ready(const Link* l) const;
   Link* ready_link(size_t pool, bool need_room) const;
   std::optional<size_t> serving_pool();
-  // Among ready pools of the serving pool's priority, the one furthest under
-  // its weight (hashrate, measured by the difficulty of its sessions).
   // The pool of `serving`'s priority tier that is most under its weight
   // (by session difficulty), counting a miner of `difficulty` placed there.
   size_t weighted_pick(size_t serving, double difficulty);

@@ -92,9 +92,9 @@ struct WorkerStats : WorkerCounters {
 
 // Workers in the order hashgate first saw them, in chunks of rows. The loop
 // publishes a chunk again only when one of its rows changed, and each name
-// once: snapshots share the rest, so that an
-// idle farm of 20,000 workers costs nothing a second and a busy one a copy
-// of plain values, never 20,000 string builds on the loop.
+// once: snapshots share the rest, so that an idle farm of 20,000 workers
+// costs nothing a second and a busy one a copy of plain values, never
+// 20,000 string builds on the loop.
 struct WorkerTable {
   static constexpr size_t kChunk = 256;
   using Chunk = std::array<WorkerStats, kChunk>;
