@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -174,6 +175,56 @@ class Scenario:
                 p.stop(signal.SIGKILL, timeout=5)
             except Exception:
                 pass
+
+
+class RawMiner:
+    """A Stratum client driven line by line by a test (one connection)."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.f = self.s.makefile("rwb")
+        self.next_id = 1
+        self.job = None
+        self.difficulty = None
+        self.backlog = []
+
+    def send_raw(self, data):
+        self.f.write(data)
+        self.f.flush()
+
+    def call(self, method, params):
+        mid = self.next_id
+        self.next_id += 1
+        self.send_raw((json.dumps({"id": mid, "method": method, "params": params}) + "\n").encode())
+        return self.wait_id(mid)
+
+    def read(self):
+        line = self.f.readline()
+        if not line:
+            return None
+        msg = json.loads(line)
+        if msg.get("method") == "mining.notify":
+            p = msg["params"]
+            self.job = {"id": p[0], "prevhash": p[1], "coinb1": p[2], "coinb2": p[3], "merkle_branch": p[4],
+                        "version": p[5], "nbits": p[6], "ntime": p[7]}
+        elif msg.get("method") == "mining.set_difficulty":
+            self.difficulty = msg["params"][0]
+        return msg
+
+    def wait_id(self, mid):
+        while True:
+            msg = self.read()
+            check(msg is not None, "connection closed while waiting for answer %s" % mid)
+            if msg.get("id") == mid and msg.get("method") is None:
+                return msg
+
+    def wait_job(self):
+        while self.job is None:
+            check(self.read() is not None, "closed before the first job")
+
+    def close(self):
+        self.f.close()
+        self.s.close()
 
 
 def run(tests):

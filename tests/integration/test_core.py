@@ -3,7 +3,6 @@
 the mock pool and simulated miners, everything on 127.0.0.1."""
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 import stratum_ref as ref  # noqa: E402
-from harness import Failure, Scenario, check, events, run  # noqa: E402
+from harness import Failure, RawMiner, Scenario, check, events, run  # noqa: E402
 
 MISBEHAVE = ["--misbehave", "duplicate:4", "--misbehave", "low:4", "--misbehave", "stale:4",
              "--misbehave", "garbage:4"]
@@ -190,50 +189,6 @@ def test_prefix_exhaustion(hashgate):
 
 
 # ---------------------------------------------------------------- error paths
-
-
-class RawMiner:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.f = self.s.makefile("rwb")
-        self.next_id = 1
-        self.job = None
-        self.difficulty = None
-        self.backlog = []
-
-    def send_raw(self, data):
-        self.f.write(data)
-        self.f.flush()
-
-    def call(self, method, params):
-        mid = self.next_id
-        self.next_id += 1
-        self.send_raw((json.dumps({"id": mid, "method": method, "params": params}) + "\n").encode())
-        return self.wait_id(mid)
-
-    def read(self):
-        line = self.f.readline()
-        if not line:
-            return None
-        msg = json.loads(line)
-        if msg.get("method") == "mining.notify":
-            p = msg["params"]
-            self.job = {"id": p[0], "prevhash": p[1], "coinb1": p[2], "coinb2": p[3], "merkle_branch": p[4],
-                        "version": p[5], "nbits": p[6], "ntime": p[7]}
-        elif msg.get("method") == "mining.set_difficulty":
-            self.difficulty = msg["params"][0]
-        return msg
-
-    def wait_id(self, mid):
-        while True:
-            msg = self.read()
-            check(msg is not None, "connection closed while waiting for answer %s" % mid)
-            if msg.get("id") == mid and msg.get("method") is None:
-                return msg
-
-    def wait_job(self):
-        while self.job is None:
-            check(self.read() is not None, "closed before the first job")
 
 
 def mine(miner, algorithm, en1, en2_size, want_valid=True):

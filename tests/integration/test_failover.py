@@ -369,7 +369,7 @@ def test_weights_70_30(hashgate):
     print("accepted difficulty split: %.1f %% / %.1f %% (%d and %d shares)" %
           (100 * share, 100 * (1 - share), ra["counts"]["accepted"], rb["counts"]["accepted"]))
     check(ra["counts"]["accepted"] + rb["counts"]["accepted"] >= 1000,
-          "too few shares reached the pools for a +-5 %% check")
+          "too few shares reached the pools for a +-5 % check")
     check(abs(share - 0.70) <= 0.05, "split %.3f is not 0.70 +- 0.05" % share)
 
 

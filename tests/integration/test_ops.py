@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 import promparse  # noqa: E402
-from harness import PY, SUPPORT, Failure, Proc, check, events, run, to_yaml  # noqa: E402
+from harness import PY, SUPPORT, Failure, Proc, RawMiner, check, events, run, to_yaml  # noqa: E402
 
 TOKEN = "test-token-0123456789"
 
@@ -387,7 +387,6 @@ def test_watch_config_and_healthcheck(hashgate):
 def test_worker_sessions(hashgate):
     """Sessions per worker (counted as miners authorize and leave, not by
     walking every session) follow connections in and out."""
-    import socket
     d = tempfile.mkdtemp(prefix="hashgate-workers-")
     pool, pool_port, _ = start_pool(d, "main")
     path = os.path.join(d, "hashgate.yaml")
@@ -395,19 +394,12 @@ def test_worker_sessions(hashgate):
     gw, port, admin = start_gateway(hashgate, path)
 
     def connect(*names):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        f = s.makefile("rw")
-        f.write(json.dumps({"id": 1, "method": "mining.subscribe", "params": ["t"]}) + "\n")
-        for i, n in enumerate(names):
-            f.write(json.dumps({"id": 2 + i, "method": "mining.authorize", "params": [n, "x"]}) + "\n")
-        f.flush()
-        answered = set()
-        while len(answered) < 1 + len(names):
-            msg = json.loads(f.readline())
-            if msg.get("id") is not None:
-                check(msg.get("error") is None, "refused: %s" % msg)
-                answered.add(msg["id"])
-        return s, f
+        m = RawMiner(port)
+        check(m.call("mining.subscribe", ["t"]).get("error") is None, "subscribe refused")
+        for n in names:
+            answer = m.call("mining.authorize", [n, "x"])
+            check(answer.get("error") is None, "authorize %s refused: %s" % (n, answer))
+        return m
 
     def wait_sessions(want):
         deadline = time.monotonic() + 10
@@ -424,14 +416,11 @@ def test_worker_sessions(hashgate):
         c2 = connect("rack1.a")
         c3 = connect("rack1.b", "rack1.a")
         wait_sessions({"rack1.a": 3, "rack1.b": 1})
-        c2[1].close()
-        c2[0].close()
+        c2.close()
         wait_sessions({"rack1.a": 2, "rack1.b": 1})
-        c3[1].close()
-        c3[0].close()
+        c3.close()
         wait_sessions({"rack1.a": 1, "rack1.b": 0})
-        c1[1].close()
-        c1[0].close()
+        c1.close()
         wait_sessions({"rack1.a": 0, "rack1.b": 0})
         check(gw.stop() == 0, "hashgate did not exit 0")
     finally:
