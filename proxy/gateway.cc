@@ -1011,12 +1011,15 @@ void Gateway::assign_upstream(Miner* m) {
     orphans_.insert(sid);
     return;
   }
-  if (pool) pool = weighted_pick(*pool, m->session->difficulty());
   // A miner that came through CONNECT to a pool's address goes to that pool
-  // while it is usable (else it fails over like the others).
+  // while it is usable (else it fails over like the others); the others are
+  // placed by weight (which counts the placement in the pools' loads).
   if (m->preferred_pool && *m->preferred_pool < pools_.size() && pools_[*m->preferred_pool]->enabled &&
-      pools_[*m->preferred_pool]->breaker.state() != CircuitBreaker::State::kOpen)
+      pools_[*m->preferred_pool]->breaker.state() != CircuitBreaker::State::kOpen) {
     pool = *m->preferred_pool;
+  } else if (pool) {
+    pool = weighted_pick(*pool, m->session->difficulty());
+  }
   if (pool) {
     if (Link* l = ready_link(*pool, true)) {
       bind_session(l, m);
