@@ -475,11 +475,19 @@ Config load_string(const std::string& yaml, const std::string& source) {
   }
 }
 
+// `auto` (-1) or a count 0..max.
+static int thread_count(Reader& r, const YAML::Node& n, const std::string& key, int max) {
+  if (r.str(n, key) == "auto") return -1;
+  int64_t v = r.integer(n, key);
+  if (v < 0 || v > max) r.fail(n, key, "must be auto or 0.." + std::to_string(max));
+  return int(v);
+}
+
 Config load_root(const YAML::Node& root, const std::string& source) {
   Reader r(source);
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
   r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",
-                         "hashing", "limits", "bans", "http_connect", "admin", "logging", "hardware"});
+                         "hashing", "fanout", "limits", "bans", "http_connect", "admin", "logging", "hardware"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -542,14 +550,11 @@ Config load_root(const YAML::Node& root, const std::string& source) {
       if (!paths.count(c.hashing.path))
         r.fail(h["path"], "hashing.path", "must be auto, portable, sse2, avx2 or avx512, got '" + c.hashing.path + "'");
     }
-    if (h["threads"]) {
-      std::string s = r.str(h["threads"], "hashing.threads");
-      if (s != "auto") {
-        int64_t v = r.integer(h["threads"], "hashing.threads");
-        if (v < 0 || v > 64) r.fail(h["threads"], "hashing.threads", "must be auto or 0..64");
-        c.hashing.threads = int(v);
-      }
-    }
+    if (h["threads"]) c.hashing.threads = thread_count(r, h["threads"], "hashing.threads", 64);
+  }
+  if (const auto& f = root["fanout"]) {
+    r.only_keys(f, "fanout", {"threads"});
+    if (f["threads"]) c.fanout.threads = thread_count(r, f["threads"], "fanout.threads", 16);
   }
   if (const auto& l = root["limits"]) {
     r.only_keys(l, "limits", {"max_line_bytes", "max_connections_per_address", "new_connections_per_second",

@@ -108,6 +108,12 @@ struct Hashing {
   bool inline_small_batches = true;
 };
 
+// Writing one job to thousands of sessions: helper threads share the
+// sockets' sends with the loop (proxy/fanout_writer.h).
+struct Fanout {
+  int threads = -1;  // helpers besides the loop; -1: auto (cores - 1, at most 3)
+};
+
 struct Limits {
   uint32_t max_line_bytes = 16384;
   uint32_t max_connections_per_address = 1000;  // a farm behind one NAT address needs many
@@ -186,6 +192,7 @@ struct Config {
   VersionRolling version_rolling;
   Failover failover;
   Hashing hashing;
+  Fanout fanout;
   Limits limits;
   Bans bans;
   HttpConnect http_connect;

@@ -1,6 +1,9 @@
 #include "proxy/gateway.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/rand.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <bit>
@@ -29,6 +32,13 @@ constexpr size_t kMaxRemembered = 100000;
 // A lost pool connection that had a session id: its miners that cannot move
 // in place wait this long for a resumed subscription before client.reconnect.
 constexpr double kResumeWindowSeconds = 1.5;
+// A closed miner's queued bytes get this long to be read before the socket
+// is closed regardless (a miner that stopped reading would hold it forever).
+constexpr double kLingerSeconds = 5;
+// Unsent bytes the kernel holds for a miner (TCP_NOTSENT_LOWAT).
+constexpr int kMinerUnsentBytes = 16384;
+// A job's fan-out to at least this many sessions wakes the fanout threads.
+constexpr size_t kFanoutMinParallel = 256;
 
 // One read buffer for the whole loop: sessions copy what they read into
 // their framer at once, so idle miners hold no read buffer of their own.
@@ -294,6 +304,11 @@ int Gateway::start(std::string& error) {
       .kv("lanes", uint64_t(hash_path_lanes(hash_path_)))
       .kv("threads", threads)
       .kv("sha", sha256_uses_shani() ? "sha-ni" : "portable");
+  const unsigned helpers = cfg_.fanout.threads >= 0
+                              ? unsigned(cfg_.fanout.threads)
+                              : std::min(3u, std::max(1u, std::thread::hardware_concurrency()) - 1);
+  fanout_ = std::make_unique<FanoutWriter>(helpers);
+  log::info("fanout").kv("threads", helpers).kv("min_sessions", uint64_t(kFanoutMinParallel));
   for (auto& ps : pools_)
     if (!setup_pool_tls(*ps, error)) return UV_EINVAL;
   for (const conf::Listener& l : cfg_.listeners) {
@@ -398,6 +413,15 @@ void Gateway::accept_miner(ListenerState* ls) {
   m->counted = true;
   m->listener = ls;
   uv_tcp_nodelay(&m->tcp, 1);
+  // Bytes a miner has not read stay in hashgate's queue, where
+  // limits.max_pending_output_bytes sees them, not in the kernel: without
+  // this the socket's send buffer grows to tcp_wmem's maximum (4 MiB)
+  // before a write is refused.
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&m->tcp), &fd) == 0) {
+    int lowat = kMinerUnsentBytes;
+    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+  }
   ++connections_accepted_;
   m->peer = peer_name(&m->tcp);
   uint64_t id = next_session_id_++;
@@ -888,12 +912,13 @@ void Gateway::flush(Miner* m) {
     skip = done;
     write_scratch_.clear();
   }
+  if (rest.empty()) m->session->take_output(rest);
+  queue_write(m, std::move(rest), skip);
+}
+
+void Gateway::queue_write(Miner* m, std::vector<OutChunk> chunks, size_t skip) {
   auto* w = new MinerWrite;
-  if (!rest.empty()) {
-    w->chunks = std::move(rest);
-  } else {
-    m->session->take_output(w->chunks);
-  }
+  w->chunks = std::move(chunks);
   if (m->tls) {
     for (const OutChunk& c : w->chunks) m->tls->send(c.view());
     m->session->recycle(w->chunks);
@@ -928,6 +953,56 @@ void Gateway::flush(Miner* m) {
     m->abort_close = true;
     close_miner(m, "does not read its socket (" + std::to_string(pending) + " bytes waiting)", "slow_reader");
   }
+}
+
+bool Gateway::stage(Miner* m) {
+  auto* stream = reinterpret_cast<uv_stream_t*>(&m->tcp);
+  if (m->tls || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp)) || uv_stream_get_write_queue_size(stream) != 0)
+    return false;
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&m->tcp), &fd) != 0) return false;
+  const size_t first = staged_chunks_.size();
+  m->session->take_output(staged_chunks_);
+  if (staged_chunks_.size() == first) return true;  // nothing to send
+  staged_.push_back(Staged{m, uint32_t(first), uint32_t(staged_chunks_.size())});
+  staged_items_.push_back(FanoutWriter::Item{fd, 0, 0, 0});
+  return true;
+}
+
+void Gateway::write_staged() {
+  // The iovecs point into the chunks: taken only now that the chunk vector
+  // has stopped growing (a moved short string would move its bytes).
+  staged_iovs_.clear();
+  for (size_t i = 0; i < staged_.size(); ++i) {
+    staged_items_[i].first = uint32_t(staged_iovs_.size());
+    for (uint32_t c = staged_[i].first_chunk; c < staged_[i].end_chunk; ++c) {
+      std::string_view v = staged_chunks_[c].view();
+      staged_iovs_.push_back(iovec{const_cast<char*>(v.data()), v.size()});
+    }
+    staged_items_[i].count = uint32_t(staged_iovs_.size()) - staged_items_[i].first;
+  }
+  fanout_->run(staged_items_, staged_iovs_, kFanoutMinParallel);
+  for (size_t i = 0; i < staged_.size(); ++i) {
+    const Staged& st = staged_[i];
+    const int64_t result = staged_items_[i].result;
+    if (result < 0) {
+      close_miner(st.m, uv_strerror(int(result)), "io_error");
+      continue;
+    }
+    size_t done = size_t(result);
+    uint32_t c = st.first_chunk;
+    while (c < st.end_chunk && done >= staged_chunks_[c].view().size()) done -= staged_chunks_[c++].view().size();
+    if (c == st.end_chunk) continue;
+    std::vector<OutChunk> rest;
+    rest.reserve(st.end_chunk - c);
+    for (; c < st.end_chunk; ++c) rest.push_back(std::move(staged_chunks_[c]));
+    queue_write(st.m, std::move(rest), done);
+  }
+  for (OutChunk& c : staged_chunks_)
+    if (c.owned.capacity()) spares_.give_string(std::move(c.owned));
+  staged_chunks_.clear();
+  staged_.clear();
+  staged_items_.clear();
 }
 
 void Gateway::release_binding(Miner* m) {
@@ -976,19 +1051,37 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
     if (stopping_) maybe_finish_stop();
     return;
   }
-  // Let queued writes reach the miner, then close.
+  // Let queued writes reach the miner, then close; a miner that does not
+  // read them within kLingerSeconds is closed anyway (close_lingering).
   auto* req = new uv_shutdown_t;
   req->data = m;
-  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&m->tcp), [](uv_shutdown_t* req, int) {
+  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&m->tcp), [](uv_shutdown_t* req, int status) {
     auto* m = static_cast<Miner*>(req->data);
     delete req;
+    if (status == UV_ECANCELED) return;  // close_lingering closed it first
+    m->gw->lingering_.erase(m);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
   });
   if (rc < 0) {
     delete req;
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
+  } else {
+    lingering_.emplace(m, now() + kLingerSeconds);
   }
   if (stopping_) maybe_finish_stop();
+}
+
+void Gateway::close_lingering() {
+  std::vector<Miner*> due;
+  for (const auto& [m, deadline] : lingering_)
+    if (now() >= deadline) due.push_back(m);
+  for (Miner* m : due) {
+    lingering_.erase(m);
+    log::debug("session_close_forced").kv("session", m->session->id()).kv("peer", m->peer)
+        .kv("unsent_bytes", uint64_t(uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&m->tcp))));
+    // Cancels the shutdown (its callback sees UV_ECANCELED) and the writes.
+    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
+  }
 }
 
 // ---------------------------------------------------------------- upstream
@@ -1457,12 +1550,17 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       log::debug("job").kv("pool", pool).kv("link", l->id).kv("job", job->id).kv("pool_job", job->params.job_id)
           .kv("clean", job->params.clean_jobs).kv("sessions", uint64_t(l->sessions.size()));
       const uint64_t t0 = uv_hrtime();
+      // Nothing here may close a session while l->sessions is walked (a
+      // close erases from it): writes wait until the walk is over.
       for (uint64_t sid : l->sessions) {
         auto mit = miners_.find(sid);
         if (mit == miners_.end()) continue;
         mit->second->session->on_job(job, false);
-        flush(mit->second);
+        if (!stage(mit->second)) unstaged_.push_back(mit->second);
       }
+      write_staged();
+      for (Miner* m : unstaged_) flush(m);
+      unstaged_.clear();
       job_fanout_.observe(double(uv_hrtime() - t0) / 1e9);
       break;
     }
@@ -1707,6 +1805,7 @@ void Gateway::dispose_link(Link* l) {
 void Gateway::on_tick() {
   double t = now();
   publish_snapshot();
+  if (!lingering_.empty()) close_lingering();
   log::flush_suppressed();
   for (auto& ps : pools_)
     if (ps->test_pool) ps->test_pool->on_tick(t);
@@ -1932,6 +2031,7 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
   keep(listeners_changed, "listeners");
   next.listeners = cfg_.listeners;
   keep(next.hashing.path != cfg_.hashing.path || next.hashing.threads != cfg_.hashing.threads, "hashing");
+  keep(next.fanout.threads != cfg_.fanout.threads, "fanout");
   next.hashing = cfg_.hashing;
   keep(next.aggregation.mode != cfg_.aggregation.mode || next.aggregation.prefix_bytes != cfg_.aggregation.prefix_bytes,
        "aggregation");
@@ -2104,7 +2204,16 @@ void Gateway::maybe_finish_stop() {
   if (hash_pool_) hash_pool_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&link_check_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&stop_timer_), nullptr);
+  // Miners with bytes still queued keep the stop timer (every 100 ms) until
+  // they are gone or their linger time is over.
+  uv_timer_start(
+      &stop_timer_,
+      [](uv_timer_t* t) {
+        auto* gw = static_cast<Gateway*>(t->data);
+        gw->close_lingering();
+        if (gw->lingering_.empty()) uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+      },
+      0, 100);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&commands_async_), nullptr);
 }

@@ -22,6 +22,7 @@
 #include "protocol/upstream_session.h"
 #include "proxy/admin.h"
 #include "proxy/boards.h"
+#include "proxy/fanout_writer.h"
 #include "proxy/guard.h"
 #include "proxy/hash_pool.h"
 #include "proxy/snapshot.h"
@@ -97,7 +98,16 @@ class Gateway {
   void finish_share(ShareWork& work, uint32_t worker, const Hash256& hash);
   void judge_share(ShareWork& work, uint32_t worker, const Hash256& hash);
   void handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth);
+  // Writes `m`'s output: straight to the socket when nothing is queued,
+  // what the socket does not take through libuv.
   void flush(Miner* m);
+  // Queues `chunks` through libuv, the first `skip` bytes already sent.
+  void queue_write(Miner* m, std::vector<OutChunk> chunks, size_t skip);
+  // A job's fan-out: stage() takes a session's bytes into the batch (false:
+  // flush it on its own: TLS, or bytes already queued); write_staged() sends
+  // the batch with fanout_ and settles each result as flush() would.
+  bool stage(Miner* m);
+  void write_staged();
   // `reason_class` is the metrics label: miner_closed, protocol_error, ...
   void close_miner(Miner* m, const std::string& reason, const char* reason_class);
   void release_binding(Miner* m);
@@ -162,6 +172,8 @@ class Gateway {
   // ratio failed the connection (it is gone then).
   bool note_pool_answer(Link* l, bool accepted);
   void flush(Link* l);
+  // Closes the miners whose queued bytes were not read within their linger time.
+  void close_lingering();
   void forward_share(uint64_t session_id, uint32_t worker, const ShareWork& work, bool block);
 
   void on_tick();
@@ -184,6 +196,17 @@ class Gateway {
   SessionSpares spares_;  // buffers lent to the busy session (ctx_.spares)
   std::vector<OutChunk> write_scratch_;  // flush(): the chunks tried at once, reused
   std::vector<uv_buf_t> write_bufs_;
+  struct Staged {
+    Miner* m;
+    uint32_t first_chunk, end_chunk;  // in staged_chunks_
+  };
+  std::unique_ptr<FanoutWriter> fanout_;
+  std::vector<Staged> staged_;
+  std::vector<OutChunk> staged_chunks_;
+  std::vector<FanoutWriter::Item> staged_items_;  // parallel to staged_
+  std::vector<iovec> staged_iovs_;
+  std::unordered_map<Miner*, double> lingering_;  // closed, bytes still queued: linger deadline
+  std::vector<Miner*> unstaged_;  // TLS or already queued: flushed one by one after the batch
 
   std::vector<ListenerState*> listeners_;
   std::unordered_map<uint64_t, Miner*> miners_;

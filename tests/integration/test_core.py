@@ -3,6 +3,7 @@
 the mock pool and simulated miners, everything on 127.0.0.1."""
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -415,6 +416,110 @@ def test_pipelined_verdicts_in_order(hashgate):
             pool.stop()
 
 
+# ---------------------------------------------------------------- fan-out
+
+
+class LineClient:
+    """A miner on a raw non-blocking socket, read by the test's select loop:
+    subscribes and authorizes at once, then records every job id it is sent."""
+
+    def __init__(self, port, name, rcvbuf=None):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.connect(("127.0.0.1", port))
+        self.s.sendall(json.dumps({"id": 1, "method": "mining.subscribe", "params": ["t"]}).encode() + b"\n" +
+                       json.dumps({"id": 2, "method": "mining.authorize", "params": [name, "x"]}).encode() + b"\n")
+        self.s.setblocking(False)
+        self.name = name
+        self.buf = b""
+        self.answers = {}
+        self.jobs = []  # job ids as integers, in the order they came
+        self.eof = False
+
+    def pump(self):
+        try:
+            data = self.s.recv(65536)
+        except BlockingIOError:
+            return
+        except ConnectionError:
+            data = b""
+        if not data:
+            self.eof = True
+            return
+        self.buf += data
+        *lines, self.buf = self.buf.split(b"\n")
+        for line in lines:
+            msg = json.loads(line)  # a torn or spliced line fails here
+            if msg.get("method") == "mining.notify":
+                self.jobs.append(int(msg["params"][0], 16))
+            elif msg.get("method") is None:
+                self.answers[msg["id"]] = msg
+
+
+def test_fanout_slow_reader(hashgate):
+    """300 sessions on one pool connection get jobs 50 times a second through
+    the fan-out threads (threads: 2 uses them on any machine; 300 is over the
+    256 that wakes them). A miner that never reads is dropped once its queued
+    output passes limits.max_pending_output_bytes; one that reads in bursts
+    (its socket full, sends partial, the rest queued) and every other miner
+    get every job, each line whole, in order, none missing."""
+    import selectors
+    scn = Scenario(hashgate, "sha256d", pool_args=["--difficulty", "4e-6", "--job-interval", "0.02"],
+                   config={"vardiff": fixed_vardiff(1e-6), "fanout": {"threads": 2},
+                           "limits": {"max_pending_output_bytes": 65536}})
+    try:
+        clients = [LineClient(scn.port, "farm.f%d" % i) for i in range(298)]
+        laggard = LineClient(scn.port, "farm.laggard", rcvbuf=4096)
+        silent = LineClient(scn.port, "farm.silent", rcvbuf=4096)
+        readers = clients + [laggard]
+        sel = selectors.DefaultSelector()
+        for c in clients:
+            sel.register(c.s, selectors.EVENT_READ, c)
+
+        def dropped():
+            return [e for e in events(scn.gw.err_lines, "session_dropped")]
+
+        def pump(seconds, done=lambda: False):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and not done():
+                for key, _ in sel.select(timeout=0.05):
+                    key.data.pump()
+
+        # The laggard reads only every 1.5 s: between, 75 jobs (~40 KB) pile
+        # up in front of a 4 KiB receive buffer.
+        deadline = time.monotonic() + 60
+        pauses = 0
+        while (not dropped() or pauses < 3) and time.monotonic() < deadline:
+            pump(1.5)
+            for _ in range(50):
+                laggard.pump()
+            pauses += 1
+        d = dropped()
+        check(len(d) == 1 and "does not read its socket" in d[0]["reason"] and d[0]["worker"] == "farm.silent",
+              "expected the silent miner dropped as a slow reader, got %s" % d)
+        sel.register(laggard.s, selectors.EVENT_READ, laggard)
+        last = max(c.jobs[-1] for c in readers if c.jobs)
+        pump(10, lambda: all(c.jobs and c.jobs[-1] >= last for c in readers))
+        closed = events(scn.gw.err_lines, "session_closed")
+        check(not closed, "sessions closed: %s" % closed[:3])
+        for c in readers:
+            check(not c.eof, "%s was disconnected" % c.name)
+            check(c.answers.get(2, {}).get("result") is True, "%s: authorize answered %s" % (c.name, c.answers.get(2)))
+            check(c.jobs and c.jobs[-1] >= last, "%s got jobs up to %s, others up to %s" %
+                  (c.name, c.jobs[-1] if c.jobs else None, last))
+            gaps = [(a, b) for a, b in zip(c.jobs, c.jobs[1:]) if b != a + 1]
+            check(not gaps, "%s: jobs out of order or missing: %s" % (c.name, gaps[:5]))
+        check(len(laggard.jobs) >= 150, "the laggard got only %d jobs" % len(laggard.jobs))
+        # Nobody reads any more: SIGTERM's drain ends, and the closed
+        # miners' queued bytes must not keep hashgate alive (finish() fails
+        # if it has not exited 30 s after the signal).
+        scn.finish()
+    except BaseException:
+        scn.abort()
+        raise
+
+
 TESTS = {
     "aggregate_scrypt": test_aggregate_scrypt,
     "passthrough_scrypt": test_passthrough_scrypt,
@@ -424,6 +529,7 @@ TESTS = {
     "config_errors": test_config_errors,
     "default_config_runs": test_default_config_runs,
     "pipelined_verdicts_in_order": test_pipelined_verdicts_in_order,
+    "fanout_slow_reader": test_fanout_slow_reader,
 }
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ TEST_CASE("a good config loads into typed values") {
 TEST_CASE("errors name the file, the line and the key path") {
   std::string base = kGood;
   CHECK(error_of(base + "bogus: 1\n") == "t.yaml:17: bogus: unknown key (expected one of: algorithm, listeners, pools, "
-                                         "aggregation, vardiff, version_rolling, failover, hashing, limits, bans, http_connect, admin, "
+                                         "aggregation, vardiff, version_rolling, failover, hashing, fanout, limits, bans, http_connect, admin, "
                                          "logging, hardware)");
   std::string e = error_of(std::string(kGood).replace(std::string(kGood).find("prefix_bytes: 1"), 15, "prefix_bytes: 9"));
   CHECK(e.find("t.yaml:12: aggregation.prefix_bytes") == 0);
@@ -72,6 +72,22 @@ TEST_CASE("errors name the file, the line and the key path") {
   CHECK(load_string(base + "failover:\n  max_reject_ratio: 0.25\n", "t.yaml").failover.max_reject_ratio == 0.25);
   e = error_of("a: [\n");
   CHECK(e.find("invalid YAML") != std::string::npos);
+}
+
+TEST_CASE("thread counts: auto or a bounded number, the same rule for hashing and fanout") {
+  std::string base = kGood;
+  Config c = load_string(base, "t.yaml");
+  CHECK(c.hashing.threads == -1);
+  CHECK(c.fanout.threads == -1);
+  c = load_string(base + "fanout: {threads: 2}\nhashing: {threads: auto}\n", "t.yaml");
+  CHECK(c.fanout.threads == 2);
+  CHECK(c.hashing.threads == -1);
+  CHECK(load_string(base + "fanout: {threads: 0}\n", "t.yaml").fanout.threads == 0);
+  CHECK(error_of(base + "fanout: {threads: 17}\n") == "t.yaml:17: fanout.threads: must be auto or 0..16");
+  CHECK(error_of(base + "fanout: {threads: many}\n").find("t.yaml:17: fanout.threads: must be an integer") == 0);
+  CHECK(error_of(base + "hashing: {threads: -1}\n") == "t.yaml:17: hashing.threads: must be auto or 0..64");
+  CHECK(error_of(base + "fanout: {thread: 1}\n").find("fanout.thread: unknown key (expected one of: threads)") !=
+        std::string::npos);
 }
 
 TEST_CASE("TLS pools and listeners") {
