@@ -54,7 +54,7 @@ def run_scenario(args, algorithm, miners, rates, share_seconds, clean_jobs):
         "messages_per_second: 100000}",
         "bans: {allowlist: [127.0.0.0/8]}",
         "admin: {bind: 127.0.0.1:%d}" % admin_port,
-        "logging: {level: warn, format: json}", ""])
+        "logging: {level: warn, format: json}"] + list(getattr(args, "extra_config", None) or []) + [""])
     path = os.path.join(d, "hashgate.yaml")
     with open(path, "w") as f:
         f.write(cfg)
@@ -164,6 +164,10 @@ def main():
     ap.add_argument("--out", default=None, help="write OUT.json and OUT.txt")
     ap.add_argument("--max-miners", type=int, default=19000)
     ap.add_argument("--only", default="", help="comma-separated ALGORITHM:MINERS scenarios instead of the standard set")
+    ap.add_argument("--extra-config", action="append", metavar="YAML",
+                    help="a top-level line added to hashgate's config, e.g. 'fanout: {threads: 0}' (repeatable)")
+    ap.add_argument("--fanout-only", action="store_true", help="connect and send clean jobs; no share phases")
+    ap.add_argument("--clean-jobs", type=int, default=5, help="clean jobs per scenario (one second apart)")
     args = ap.parse_args()
     if args.only:
         scenarios = []
@@ -179,6 +183,8 @@ def main():
             scenarios.append(("sha256d", n, [2000, 5000, 10000], 5, 5))
         for n in (1000, 5000, 10000, args.max_miners):
             scenarios.append(("scrypt", n, [500, 1000, 1500], 5, 5))
+    if args.fanout_only or args.clean_jobs != 5:
+        scenarios = [(a, n, [] if args.fanout_only else r, s, args.clean_jobs) for a, n, r, s, _ in scenarios]
     results, failed = [], False
     for algorithm, miners, rates, secs, jobs in scenarios:
         r = run_scenario(args, algorithm, miners, rates, secs, jobs)
