@@ -610,7 +610,11 @@ int main(int argc, char** argv) {
     const uint64_t end = start + uint64_t(o.share_seconds * 1e9);
     while (now_ns() < end) {
       const uint64_t due = uint64_t(rate * double(now_ns() - start) / 1e9);
-      for (int guard = 0; sent < due && guard < 2000; ++guard) {
+      // At most 1 ms of sending (scrypt shares are hashed here, ~0.3 ms
+      // each) before answers are read again: a longer burst would be
+      // counted as hashgate's latency.
+      const uint64_t burst_end = now_ns() + 1000000;
+      for (int guard = 0; sent < due && guard < 2000 && now_ns() < burst_end; ++guard) {
         Miner& m = *lg.miners[rr++ % lg.miners.size()];
         const uint64_t n = sent + 1;
         char kind = n % 100 == 0 ? 'l' : n % 100 == 1 ? 's' : n % 100 == 2 ? 'd' : 'v';
