@@ -24,6 +24,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -602,37 +603,70 @@ int main(int argc, char** argv) {
     const double rate = o.rates[ri];
     lg.latencies.clear();
     lg.accepted = lg.rejected_expected = lg.rejected_unexpected = 0;
-    double rss_a, cpu_a;
-    lg.gateway_usage(rss_a, cpu_a);
-    const uint64_t start = now_ns();
-    uint64_t sent = 0;
-    size_t rr = 0;
-    const uint64_t end = start + uint64_t(o.share_seconds * 1e9);
-    while (now_ns() < end) {
-      const uint64_t due = uint64_t(rate * double(now_ns() - start) / 1e9);
-      // At most 1 ms of sending (scrypt shares are hashed here, ~0.3 ms
-      // each) before answers are read again: a longer burst would be
-      // counted as hashgate's latency.
-      const uint64_t burst_end = now_ns() + 1000000;
-      for (int guard = 0; sent < due && guard < 2000 && now_ns() < burst_end; ++guard) {
-        Miner& m = *lg.miners[rr++ % lg.miners.size()];
-        const uint64_t n = sent + 1;
+    // Every share of the phase is made before the clock starts (for scrypt
+    // each is hashed here with OpenSSL, ~0.3 ms a hash): sending is then
+    // cheap, so loadgen's own hashing neither caps the rate nor takes the
+    // cores from hashgate while it is measured.
+    struct Planned {
+      Miner* m;
+      char kind;
+      std::string params;
+    };
+    // Slot i goes to miner i mod N with kind(i); threads take disjoint sets
+    // of miners (make_share changes only its miner), so the plan is the
+    // same whatever the thread count. hashgate is idle meanwhile.
+    const size_t planned = size_t(rate * o.share_seconds);
+    std::vector<Planned> slots(planned);
+    std::vector<char> made(planned, 0);
+    const size_t nthreads = std::max(1u, std::thread::hardware_concurrency());
+    auto plan_part = [&](size_t t) {
+      for (size_t i = 0; i < planned; ++i) {
+        Miner& m = *lg.miners[i % lg.miners.size()];
+        if ((i % lg.miners.size()) % nthreads != t || m.closed) continue;
+        const uint64_t n = i + 1;
         char kind = n % 100 == 0 ? 'l' : n % 100 == 1 ? 's' : n % 100 == 2 ? 'd' : 'v';
         std::string params;
-        if (m.closed) continue;
         if (!m.make_share(kind, params)) {
           kind = 'v';  // no valid share to duplicate yet on this miner
           if (!m.make_share(kind, params)) continue;
         }
-        const uint64_t id = m.next_id++;
-        m.pending[id] = {now_ns(), kind};
-        m.send("{\"id\":" + std::to_string(id) + ",\"method\":\"mining.submit\",\"params\":" + params + "}\n");
-        ++lg.sent_by_kind[kind];
+        slots[i] = Planned{&m, kind, std::move(params)};
+        made[i] = 1;
+      }
+    };
+    std::vector<std::thread> planners;
+    for (size_t t = 1; t < nthreads; ++t) planners.emplace_back(plan_part, t);
+    plan_part(0);
+    for (std::thread& t : planners) t.join();
+    std::vector<Planned> plan;
+    plan.reserve(planned);
+    for (size_t i = 0; i < planned; ++i)
+      if (made[i]) plan.push_back(std::move(slots[i]));
+    double rss_a, cpu_a;
+    lg.gateway_usage(rss_a, cpu_a);
+    const uint64_t start = now_ns();
+    uint64_t sent = 0;
+    size_t next = 0;
+    const uint64_t end = start + uint64_t(o.share_seconds * 1e9);
+    while (now_ns() < end) {
+      const uint64_t due = uint64_t(rate * double(now_ns() - start) / 1e9);
+      // At most 1 ms of sending before answers are read again: a longer
+      // burst would be counted as hashgate's latency.
+      const uint64_t burst_end = now_ns() + 1000000;
+      while (sent < due && next < plan.size() && now_ns() < burst_end) {
+        Planned& p = plan[next++];
+        if (p.m->closed) continue;
+        const uint64_t id = p.m->next_id++;
+        p.m->pending[id] = {now_ns(), p.kind};
+        p.m->send("{\"id\":" + std::to_string(id) + ",\"method\":\"mining.submit\",\"params\":" + p.params + "}\n");
+        ++lg.sent_by_kind[p.kind];
         ++sent;
       }
-      // Wait for answers or the 1 ms ticker rather than spin: a spinning
-      // loadgen would hold one of the cores hashgate runs on.
-      uv_run(lg.loop, UV_RUN_ONCE);
+      // Wait for answers or the 1 ms ticker rather than spin (a spinning
+      // loadgen would hold one of the cores hashgate runs on), unless
+      // shares are already due.
+      const bool behind = next < plan.size() && sent < uint64_t(rate * double(now_ns() - start) / 1e9);
+      uv_run(lg.loop, behind ? UV_RUN_NOWAIT : UV_RUN_ONCE);
     }
     // Answers still on their way.
     run_until(lg.loop, 10, [&] {
