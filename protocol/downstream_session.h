@@ -194,6 +194,7 @@ class DownstreamSession {
   bool wants_upstream_ = false;
   bool closing_ = false;
   bool extranonce_subscribed_ = false;
+  uint8_t sent_next_ = 0;  // next slot of sent_ (here, in the flags' padding: see sent_)
   std::optional<RpcId> pending_subscribe_;
   std::optional<RpcId> pending_configure_;
   ConfigureParams configure_;
@@ -204,8 +205,10 @@ class DownstreamSession {
   uint32_t session_mask_ = 0;
   std::vector<std::string> workers_;
   double announced_difficulty_ = 0;
+  // Last member: the session is 640 bytes, one of the allocator's size
+  // classes; a few bytes more cost 128 (the next class is 768).
   std::array<SentJob, JobBook::kWindow> sent_{};
-  size_t sent_next_ = 0;
+  static_assert(JobBook::kWindow <= 255, "sent_next_ is a uint8_t");
 };
 
 }  // namespace hashgate

@@ -140,43 +140,45 @@ struct Gateway::ListenerState {
   std::shared_ptr<TlsContext> tls;
 };
 
+// Members by size, largest first: 512 bytes, one of the allocator's size
+// classes (a few bytes more would take 640).
 struct Gateway::Miner {
   uv_tcp_t tcp;
   Gateway* gw = nullptr;
   ListenerState* listener = nullptr;
-  Address addr;
-  bool counted = false;  // admitted by the guard: released on close
-  // The edge: sniffing the first bytes, an HTTP CONNECT, then Stratum (or TLS).
-  enum class Edge { kSniff, kConnect, kOpen } edge = Edge::kSniff;
-  bool tunneled = false;
-  std::string edge_buf;
+  std::unique_ptr<DownstreamSession> session;
+  std::unique_ptr<TlsChannel> tls;  // a TLS listener's miner
   std::unique_ptr<ConnectParser> connect;
+  std::string peer;
+  std::string edge_buf;
+  // The ids of session->workers(), in the same order (authorize_miner keeps
+  // them): a share names its worker by index, so no name is hashed per share.
+  std::vector<uint32_t> worker_ids;
   std::optional<size_t> preferred_pool;  // routed by its CONNECT target
   double connected_at = 0;
   double last_message_at = 0;
   double msg_tokens = 0;
   double msg_tokens_at = 0;
-  bool abort_close = false;  // close at once, dropping unsent output
-  std::unique_ptr<DownstreamSession> session;
-  // The ids of session->workers(), in the same order (authorize_miner keeps
-  // them): a share names its worker by index, so no name is hashed per share.
-  std::vector<uint32_t> worker_ids;
-  std::unique_ptr<TlsChannel> tls;  // a TLS listener's miner
-  std::string peer;
-  uint32_t link_id = 0;  // 0: none (bound or waiting)
-  uint32_t prefix = 0;
-  bool has_prefix = false;
-  bool closing = false;
   double close_at = 0;  // after client.reconnect: closed then if still here
-  // After mining.set_extranonce: whether the miner works in its new space
-  // shows in its next shares. Bad ones (hashed as the new space says) count.
-  bool checking_move = false;
-  unsigned bad_after_move = 0;
   // Waiting for its lost connection's subscription to be resumed.
   double held_until = 0;
-  size_t held_pool = 0;
   Bytes held_extranonce1;
+  uint32_t held_pool = 0;
   uint32_t held_prefix = 0;
+  uint32_t link_id = 0;  // 0: none (bound or waiting)
+  uint32_t prefix = 0;
+  // After mining.set_extranonce: whether the miner works in its new space
+  // shows in its next shares. Bad ones (hashed as the new space says) count.
+  uint32_t bad_after_move = 0;
+  Address addr;
+  // The edge: sniffing the first bytes, an HTTP CONNECT, then Stratum (or TLS).
+  enum class Edge : uint8_t { kSniff, kConnect, kOpen } edge = Edge::kSniff;
+  bool tunneled = false;
+  bool counted = false;  // admitted by the guard: released on close
+  bool abort_close = false;  // close at once, dropping unsent output
+  bool has_prefix = false;
+  bool closing = false;
+  bool checking_move = false;
 };
 
 struct Gateway::Link final : TransportOwner {
@@ -957,7 +959,8 @@ void Gateway::queue_write(Miner* m, std::vector<OutChunk> chunks, size_t skip) {
 
 bool Gateway::stage(Miner* m) {
   auto* stream = reinterpret_cast<uv_stream_t*>(&m->tcp);
-  if (m->tls || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp)) || uv_stream_get_write_queue_size(stream) != 0)
+  if (m->tls || m->closing || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp)) ||
+      uv_stream_get_write_queue_size(stream) != 0)
     return false;
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(&m->tcp), &fd) != 0) return false;
@@ -1771,7 +1774,7 @@ void Gateway::link_lost(Link* l, const std::string& reason, Loss kind) {
       if (mit == miners_.end() || can_move_in_place(mit->second) || !mit->second->has_prefix) continue;
       Miner* m = mit->second;
       m->held_until = until;
-      m->held_pool = l->pool;
+      m->held_pool = uint32_t(l->pool);
       m->held_extranonce1 = sub.extranonce1;
       m->held_prefix = m->prefix;
     }
@@ -2080,7 +2083,7 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
     if (old_to_new[m->held_pool] < 0) {
       m->held_until = 0;  // its pool is gone: it moves on the next tick
     } else {
-      m->held_pool = size_t(old_to_new[m->held_pool]);
+      m->held_pool = uint32_t(old_to_new[m->held_pool]);
     }
   }
 
