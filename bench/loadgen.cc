@@ -320,19 +320,19 @@ void PoolConn::on_line(std::string_view line) {
 
 void Miner::on_line(std::string_view line) {
   const uint64_t t = now_ns();
+  // Every session of one pool connection gets the same notify line: each
+  // distinct one is parsed once, so that loadgen's own work (which shares
+  // this machine's cores with hashgate) stays small next to hashgate's.
+  if (std::shared_ptr<MinerJob> seen = lg->parsed_notify(line)) {
+    if (job_recv_ns.emplace(seen->ntime, t).second) ++lg->job_receipts[seen->ntime];
+    job = std::move(seen);
+    return;
+  }
   simdjson::dom::element doc;
   if (g_json.parse(line.data(), line.size()).get(doc)) return;
   const std::string_view method = str(doc["method"]);
   if (!method.empty()) {
     if (method == "mining.notify") {
-      // Every session of one pool connection gets the same line: parse each
-      // distinct one once, so that loadgen's own work (which shares this
-      // machine's cores with hashgate) stays small next to hashgate's.
-      if (std::shared_ptr<MinerJob> seen = lg->parsed_notify(line)) {
-        if (job_recv_ns.emplace(seen->ntime, t).second) ++lg->job_receipts[seen->ntime];
-        job = std::move(seen);
-        return;
-      }
       simdjson::dom::array p;
       if (doc["params"].get(p)) return;
       if (p.size() < 9) return;

@@ -45,8 +45,8 @@ class FanoutWriter {
   // more than a few sends).
   void run(std::span<Item> items, std::span<iovec> iovs, size_t min_parallel);
 
-  // Batches that used the helpers, and items each side wrote (for tests and
-  // the bench: whether the work was really shared).
+  // Batches that used the helpers, and items the helpers wrote (for the
+  // tests: whether the helpers were woken).
   uint64_t parallel_runs() const { return parallel_runs_; }
   uint64_t items_by_helpers() const { return by_helpers_.load(std::memory_order_relaxed); }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <random>
 #include <set>
+#include <span>
 #include <thread>
 
 #include "hashing/engine.h"
@@ -43,6 +44,14 @@ constexpr size_t kFanoutMinParallel = 256;
 // One read buffer for the whole loop: sessions copy what they read into
 // their framer at once, so idle miners hold no read buffer of their own.
 char g_read_buf[65536];
+
+// After `written` bytes of `chunks` went out: the index of the first chunk
+// not wholly sent, and how many of its bytes were.
+std::pair<size_t, size_t> unsent_from(std::span<const OutChunk> chunks, size_t written) {
+  size_t i = 0;
+  while (i < chunks.size() && written >= chunks[i].view().size()) written -= chunks[i++].view().size();
+  return {i, written};
+}
 
 std::string peer_name(uv_tcp_t* tcp) {
   sockaddr_storage ss{};
@@ -908,8 +917,7 @@ void Gateway::flush(Miner* m) {
       write_scratch_.clear();
       return close_miner(m, uv_strerror(n), "io_error");
     }
-    size_t done = n > 0 ? size_t(n) : 0, i = 0;
-    while (i < write_scratch_.size() && done >= write_scratch_[i].view().size()) done -= write_scratch_[i++].view().size();
+    auto [i, done] = unsent_from(write_scratch_, n > 0 ? size_t(n) : 0);
     for (; i < write_scratch_.size(); ++i) rest.push_back(std::move(write_scratch_[i]));
     skip = done;
     write_scratch_.clear();
@@ -992,17 +1000,14 @@ void Gateway::write_staged() {
       close_miner(st.m, uv_strerror(int(result)), "io_error");
       continue;
     }
-    size_t done = size_t(result);
-    uint32_t c = st.first_chunk;
-    while (c < st.end_chunk && done >= staged_chunks_[c].view().size()) done -= staged_chunks_[c++].view().size();
-    if (c == st.end_chunk) continue;
-    std::vector<OutChunk> rest;
-    rest.reserve(st.end_chunk - c);
-    for (; c < st.end_chunk; ++c) rest.push_back(std::move(staged_chunks_[c]));
-    queue_write(st.m, std::move(rest), done);
+    const auto chunks = std::span(staged_chunks_).subspan(st.first_chunk, st.end_chunk - st.first_chunk);
+    const auto [unsent, done] = unsent_from(chunks, size_t(result));
+    if (unsent == chunks.size()) continue;
+    queue_write(st.m, std::vector<OutChunk>(std::make_move_iterator(chunks.begin() + ptrdiff_t(unsent)),
+                                            std::make_move_iterator(chunks.end())),
+                done);
   }
-  for (OutChunk& c : staged_chunks_)
-    if (c.owned.capacity()) spares_.give_string(std::move(c.owned));
+  for (OutChunk& c : staged_chunks_) spares_.give_string(std::move(c.owned));
   staged_chunks_.clear();
   staged_.clear();
   staged_items_.clear();

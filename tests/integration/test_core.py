@@ -478,7 +478,7 @@ def test_fanout_slow_reader(hashgate):
             sel.register(c.s, selectors.EVENT_READ, c)
 
         def dropped():
-            return [e for e in events(scn.gw.err_lines, "session_dropped")]
+            return events(scn.gw.err_lines, "session_dropped")
 
         def pump(seconds, done=lambda: False):
             end = time.monotonic() + seconds
