@@ -56,6 +56,7 @@ void FanoutWriter::helper_main() {
     seen = generation_.load(std::memory_order_acquire);
     if (stop_) return;
     by_helpers_.fetch_add(work(), std::memory_order_relaxed);
+    helper_passes_.fetch_add(1, std::memory_order_relaxed);
     if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) running_.notify_one();
   }
 }
@@ -66,14 +67,14 @@ void FanoutWriter::run(std::span<Item> items, std::span<iovec> iovs, size_t min_
   iovs_ = iovs.data();
   next_.store(0, std::memory_order_relaxed);
   if (threads_.empty() || items.size() < min_parallel) {
-    work();
+    by_caller_ += work();
     return;
   }
   ++parallel_runs_;
   running_.store(uint32_t(threads_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);  // publishes items_, size_, iovs_
   generation_.notify_all();
-  work();
+  by_caller_ += work();
   // Every helper passes through this generation exactly once, even one that
   // wakes after the work is gone: it finds nothing to claim and counts down.
   for (uint32_t r = running_.load(std::memory_order_acquire); r != 0; r = running_.load(std::memory_order_acquire))

@@ -45,10 +45,14 @@ class FanoutWriter {
   // more than a few sends).
   void run(std::span<Item> items, std::span<iovec> iovs, size_t min_parallel);
 
-  // Batches that used the helpers, and items the helpers wrote (for the
-  // tests: whether the helpers were woken).
+  // For the tests: batches that used the helpers; items written by the
+  // helpers and by the caller (together, every item of every batch exactly
+  // once); and how many times a helper took part in a batch (each helper
+  // takes part in each parallel batch once, even with nothing left to claim).
   uint64_t parallel_runs() const { return parallel_runs_; }
   uint64_t items_by_helpers() const { return by_helpers_.load(std::memory_order_relaxed); }
+  uint64_t items_by_caller() const { return by_caller_; }
+  uint64_t helper_passes() const { return helper_passes_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr size_t kSlice = 32;  // items claimed at a time
@@ -60,6 +64,8 @@ class FanoutWriter {
   std::atomic<uint32_t> running_{0};
   std::atomic<size_t> next_{0};
   std::atomic<uint64_t> by_helpers_{0};
+  std::atomic<uint64_t> helper_passes_{0};
+  uint64_t by_caller_ = 0;
   bool stop_ = false;  // written before the last generation bump
   Item* items_ = nullptr;
   size_t size_ = 0;

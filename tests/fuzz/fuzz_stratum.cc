@@ -2,6 +2,11 @@
 // the side: a miner's bytes into a DownstreamSession (bound when it asks,
 // with a job, so submits reach the share checks), a pool's bytes into an
 // UpstreamSession, or single lines into the parser and every decoder.
+// Besides "no crash", it checks what a peer relies on: every line hashgate
+// writes is one valid JSON object, a miner gets at most one answer per line
+// it sent, and what is written stays proportional to what was read.
+#include <simdjson.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -14,6 +19,32 @@
 using namespace hashgate;
 
 namespace {
+
+// Output per input byte a miner can cause, plus what a session says on its
+// own (subscribe result, difficulty, one job): generous, but finite.
+constexpr size_t kOutPerInByte = 64;
+constexpr size_t kOutFixed = 16384;
+
+// Checks every line of `out` (newline-terminated, no partial line) and
+// returns how many of them answer a request (an "id" that is not null
+// beside a "result" or an "error").
+size_t check_lines(std::string_view out) {
+  static simdjson::dom::parser json;
+  if (!out.empty() && out.back() != '\n') __builtin_trap();  // a line cut short
+  size_t answers = 0;
+  while (!out.empty()) {
+    const size_t nl = out.find('\n');
+    const std::string_view line = out.substr(0, nl);
+    out.remove_prefix(nl + 1);
+    simdjson::dom::object obj;
+    if (json.parse(line.data(), line.size()).get(obj)) __builtin_trap();  // not one JSON object
+    simdjson::dom::element id;
+    if (obj["id"].get(id) || id.is_null()) continue;
+    simdjson::dom::element r;
+    if (!obj["result"].get(r) || !obj["error"].get(r)) ++answers;
+  }
+  return answers;
+}
 
 NotifyParams a_job() {
   NotifyParams n;
@@ -49,6 +80,7 @@ void downstream(std::string_view in) {
   const size_t a = in.size() / 3, c = 2 * in.size() / 3;
   std::string_view parts[] = {in.substr(0, a), in.substr(a, c - a), in.substr(c)};
   double t = 0;
+  std::string written;
   for (std::string_view p : parts) {
     s.receive(p, t += 1);
     SessionEvent ev;
@@ -66,8 +98,16 @@ void downstream(std::string_view in) {
     }
     std::vector<OutChunk> out;
     s.take_output(out);
+    for (const OutChunk& c : out) written += c.view();
     s.on_tick(t);
   }
+  std::vector<OutChunk> out;
+  s.take_output(out);
+  for (const OutChunk& c : out) written += c.view();
+  size_t lines_in = 0;
+  for (char ch : in) lines_in += ch == '\n';
+  if (check_lines(written) > lines_in) __builtin_trap();  // more answers than requests
+  if (written.size() > kOutFixed + kOutPerInByte * in.size()) __builtin_trap();  // output not bounded by input
 }
 
 void upstream(std::string_view in) {
@@ -83,6 +123,10 @@ void upstream(std::string_view in) {
   u.receive("\n", 3);
   while (u.next_event(ev)) {
   }
+  // What hashgate says to a pool: requests of its own, each one JSON line,
+  // however the pool behaved.
+  check_lines(u.output());
+  if (u.output().size() > kOutFixed + kOutPerInByte * in.size()) __builtin_trap();
 }
 
 void decoders(std::string_view in) {

@@ -74,7 +74,11 @@ TEST_CASE("fanout: every socket gets exactly its bytes, with and without helpers
     }
     for (size_t i = 0; i < ps.size(); ++i) CHECK(ps[i].drain() == want[i]);
     CHECK(fw.parallel_runs() == (helpers ? 3u : 0u));
-    CHECK(fw.items_by_helpers() <= 3 * ps.size());
+    // Each item claimed once: the two sides' counts add up to the whole,
+    // and every helper took part in every parallel batch.
+    CHECK(fw.items_by_helpers() + fw.items_by_caller() == 3 * ps.size());
+    CHECK(fw.helper_passes() == 3u * helpers);
+    if (!helpers) CHECK(fw.items_by_helpers() == 0);
   }
 }
 
@@ -85,6 +89,8 @@ TEST_CASE("fanout: a batch under the threshold stays on the caller") {
   fw.run(b.items, b.iovs, 256);
   CHECK(fw.parallel_runs() == 0);
   CHECK(fw.items_by_helpers() == 0);
+  CHECK(fw.items_by_caller() == ps.size());
+  CHECK(fw.helper_passes() == 0);
   for (size_t i = 0; i < ps.size(); ++i) CHECK(ps[i].drain() == b.heads[i] + b.tail);
 }
 

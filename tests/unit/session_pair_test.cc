@@ -10,6 +10,14 @@
 using namespace hashgate;
 using namespace hashgate::testing;
 
+namespace {
+// `first` and `second` both occur in `text`, `first` before `second`.
+bool in_order(const std::string& text, std::string_view first, std::string_view second) {
+  const size_t a = text.find(first), b = text.find(second);
+  return a != std::string::npos && b != std::string::npos && a < b;
+}
+}  // namespace
+
 TEST_CASE("upstream session subscribes, authorizes and receives work from the test pool") {
   Pair p(1e-5);
   CHECK(p.up.state() == UpstreamSession::State::kSubscribed);
@@ -46,7 +54,7 @@ TEST_CASE("a share flows miner → session → pool, with the verdicts of DESIGN
   REQUIRE(ev.kind == SessionEventKind::kAuthorize);
   s.authorize_result(ev.id, ev.auth.user, true, {});
   out = p.take(s);
-  CHECK(out.find("mining.set_difficulty") < out.find("mining.notify"));
+  CHECK(in_order(out, "mining.set_difficulty", "mining.notify"));
   JobRef job = p.jobs.latest(1);
 
   // A valid share: hashed by the "gateway" here, accepted, and since the
@@ -97,7 +105,7 @@ TEST_CASE("a share flows miner → session → pool, with the verdicts of DESIGN
   CHECK(early.find("[22,", early.find("[22,") + 1) == std::string::npos);  // the second waits
   s.complete_share(held.share, sha256d(held.share.header), 0);
   std::string late = p.take(s);
-  CHECK(late.find("\"id\":40") < late.find("[22,"));
+  CHECK(in_order(late, "\"id\":40", "[22,"));
 
   // The same share again: duplicate, answered before any hashing.
   s.receive(pool_share, 0);
