@@ -168,7 +168,7 @@ void load_listeners(const Reader& r, const YAML::Node& n, Config& c) {
   for (size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& l = n[i];
     std::string path = "listeners[" + std::to_string(i) + "]";
-    r.only_keys(l, path, {"name", "bind", "tls"});
+    r.only_keys(l, path, {"name", "bind", "tls", "profile"});
     Listener out;
     if (!l["name"]) r.fail(l, path + ".name", "is required");
     out.name = r.str(l["name"], path + ".name");
@@ -186,6 +186,10 @@ void load_listeners(const Reader& r, const YAML::Node& n, Config& c) {
         std::string file = r.str(l["tls"][k], path + ".tls." + k);
         if (!std::ifstream(file)) r.fail(l["tls"][k], path + ".tls." + k, "cannot read '" + file + "'");
       }
+    }
+    if (l["profile"]) {
+      out.profile = r.str(l["profile"], path + ".profile");
+      out.profile_where = r.location(l["profile"], path + ".profile");
     }
     c.listeners.push_back(std::move(out));
   }
@@ -457,6 +461,89 @@ std::string substitute_env(const std::string& value, const std::string& where) {
   return out;
 }
 
+void load_compatibility(const Reader& r, const YAML::Node& n, Config& c) {
+  r.only_keys(n, "compatibility", {"profiles", "by_cidr"});
+  std::set<std::string> names;
+  if (const YAML::Node& ps = n["profiles"]) {
+    if (!ps.IsSequence()) r.fail(ps, "compatibility.profiles", "must be a list of profiles");
+    for (size_t i = 0; i < ps.size(); ++i) {
+      const YAML::Node& p = ps[i];
+      const std::string path = "compatibility.profiles[" + std::to_string(i) + "]";
+      r.only_keys(p, path, {"name", "match", "base", "max_extranonce2_size", "max_extranonce1_size", "difficulty",
+                            "min_difficulty", "set_extranonce", "reconnect", "version_rolling_without_configure",
+                            "max_worker_name"});
+      ProfileSpec spec;
+      spec.where = r.location(p, path);
+      if (!p["name"]) r.fail(p, path + ".name", "is required");
+      spec.name = r.str(p["name"], path + ".name");
+      if (spec.name.empty() || spec.name.size() > 64)
+        r.fail(p["name"], path + ".name", "must be 1..64 characters");
+      if (!names.insert(spec.name).second) r.fail(p["name"], path + ".name", "duplicate profile name '" + spec.name + "'");
+      if (const YAML::Node& m = p["match"]) {
+        if (m.IsScalar()) {
+          spec.match.push_back(r.str(m, path + ".match"));
+        } else if (m.IsSequence()) {
+          for (size_t j = 0; j < m.size(); ++j) spec.match.push_back(r.str(m[j], path + ".match[" + std::to_string(j) + "]"));
+        } else {
+          r.fail(m, path + ".match", "must be a user-agent pattern or a list of them");
+        }
+        for (const std::string& pat : spec.match)
+          if (pat.empty() || pat.size() > 256) r.fail(m, path + ".match", "patterns must be 1..256 characters");
+      }
+      if (p["base"]) {
+        spec.base = r.str(p["base"], path + ".base");
+        spec.base_where = r.location(p["base"], path + ".base");
+      }
+      // Extranonce2 beyond 16 bytes cannot be split by hashgate; 0 means no limit.
+      uint32_t v = 0;
+      if (p["max_extranonce2_size"]) {
+        r.in_range(p, path, "max_extranonce2_size", 0, 32, v);
+        spec.max_extranonce2_size = v;
+      }
+      if (p["max_extranonce1_size"]) {
+        r.in_range(p, path, "max_extranonce1_size", 0, 32, v);
+        spec.max_extranonce1_size = v;
+      }
+      if (p["max_worker_name"]) {
+        r.in_range(p, path, "max_worker_name", 0, 4096, v);
+        spec.max_worker_name = v;
+      }
+      if (p["difficulty"]) {
+        std::string d = r.str(p["difficulty"], path + ".difficulty");
+        if (d != "fractional" && d != "integer" && d != "power_of_two")
+          r.fail(p["difficulty"], path + ".difficulty", "must be fractional, integer or power_of_two, got '" + d + "'");
+        spec.difficulty = d;
+      }
+      if (p["min_difficulty"]) {
+        double d = r.number(p["min_difficulty"], path + ".min_difficulty");
+        if (d < 0) r.fail(p["min_difficulty"], path + ".min_difficulty", "must be 0 or more");
+        spec.min_difficulty = d;
+      }
+      if (p["set_extranonce"]) spec.set_extranonce = r.boolean(p["set_extranonce"], path + ".set_extranonce");
+      if (p["reconnect"]) spec.reconnect = r.boolean(p["reconnect"], path + ".reconnect");
+      if (p["version_rolling_without_configure"])
+        spec.version_rolling_without_configure =
+            r.boolean(p["version_rolling_without_configure"], path + ".version_rolling_without_configure");
+      c.compatibility.profiles.push_back(std::move(spec));
+    }
+  }
+  if (const YAML::Node& bc = n["by_cidr"]) {
+    if (!bc.IsSequence()) r.fail(bc, "compatibility.by_cidr", "must be a list of {cidr, profile}");
+    for (size_t i = 0; i < bc.size(); ++i) {
+      const std::string path = "compatibility.by_cidr[" + std::to_string(i) + "]";
+      r.only_keys(bc[i], path, {"cidr", "profile"});
+      CidrProfile cp;
+      if (!bc[i]["cidr"]) r.fail(bc[i], path + ".cidr", "is required");
+      if (!bc[i]["profile"]) r.fail(bc[i], path + ".profile", "is required");
+      cp.cidr = r.str(bc[i]["cidr"], path + ".cidr");
+      if (!valid_cidr(cp.cidr)) r.fail(bc[i]["cidr"], path + ".cidr", "must be an address or CIDR, got '" + cp.cidr + "'");
+      cp.profile = r.str(bc[i]["profile"], path + ".profile");
+      cp.where = r.location(bc[i]["profile"], path + ".profile");
+      c.compatibility.by_cidr.push_back(std::move(cp));
+    }
+  }
+}
+
 Config load_root(const YAML::Node& root, const std::string& source);
 
 Config load_string(const std::string& yaml, const std::string& source) {
@@ -487,7 +574,8 @@ Config load_root(const YAML::Node& root, const std::string& source) {
   Reader r(source);
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
   r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",
-                         "hashing", "fanout", "limits", "bans", "http_connect", "admin", "logging", "hardware"});
+                         "hashing", "fanout", "limits", "bans", "http_connect", "admin", "logging", "hardware",
+                         "compatibility"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -500,6 +588,7 @@ Config load_root(const YAML::Node& root, const std::string& source) {
   load_pools(r, root, c);
   if (root["aggregation"]) load_aggregation(r, root["aggregation"], c);
   if (root["vardiff"]) load_vardiff(r, root["vardiff"], c);
+  if (root["compatibility"]) load_compatibility(r, root["compatibility"], c);
   if (const auto& v = root["version_rolling"]) {
     r.only_keys(v, "version_rolling", {"enabled", "mask"});
     if (v["enabled"]) c.version_rolling.enabled = r.boolean(v["enabled"], "version_rolling.enabled");

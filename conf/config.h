@@ -41,6 +41,11 @@ struct Listener {
   std::string name;
   Endpoint bind;
   std::optional<TlsFiles> tls;
+  // A firmware profile for every miner on this listener (instead of the
+  // user agent's); empty: matched by user agent. `profile_where` is
+  // "file:line: path" for the error if no profile has that name.
+  std::string profile;
+  std::string profile_where;
 };
 
 enum class PoolScheme { kTcp, kSsl, kTest };
@@ -182,6 +187,35 @@ struct Hardware {
   std::vector<Board> boards;
 };
 
+// A firmware profile the operator adds or overrides (compatibility.profiles[],
+// protocol/firmware_profile.h). Unset rules come from `base`: a built-in
+// profile's name (default: the built-in of the same name, else "default").
+struct ProfileSpec {
+  std::string name;
+  std::vector<std::string> match;  // user-agent patterns ('*', '?')
+  std::string base;
+  std::string where;       // "file:line: compatibility.profiles[i]", for errors found later
+  std::string base_where;  // the same for `base`
+  std::optional<uint32_t> max_extranonce2_size, max_extranonce1_size, max_worker_name;
+  std::optional<std::string> difficulty;  // fractional | integer | power_of_two
+  std::optional<double> min_difficulty;
+  std::optional<bool> set_extranonce;  // acts on mining.set_extranonce
+  std::optional<bool> reconnect;       // follows client.reconnect
+  std::optional<bool> version_rolling_without_configure;
+};
+
+// Every miner from an address range gets one profile (compatibility.by_cidr[]).
+struct CidrProfile {
+  std::string cidr;
+  std::string profile;
+  std::string where;
+};
+
+struct Compatibility {
+  std::vector<ProfileSpec> profiles;  // tried before the built-ins, in order
+  std::vector<CidrProfile> by_cidr;   // first match wins; before user-agent matching
+};
+
 struct Config {
   std::string source;  // file name, for messages
   std::string algorithm = "scrypt";
@@ -199,6 +233,7 @@ struct Config {
   Admin admin;
   Logging logging;
   Hardware hardware;
+  Compatibility compatibility;
 };
 
 // Throws ConfigError naming file:line and the key path.
