@@ -299,7 +299,11 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
   add(f, double(s.connections_accepted));
   fams.push_back(std::move(f));
   f = family("hashgate_connections_closed_total", "Miner connections closed, by reason", MetricType::Counter);
+  // The reasons alerts watch are always present (at 0), so rate() and
+  // increase() see their first drop.
   for (const auto& [reason, n] : s.connections_closed) add(f, double(n), {{"reason", reason}});
+  for (const char* reason : {"slow_reader", "slow_client"})
+    if (!s.connections_closed.count(reason)) add(f, 0, {{"reason", reason}});
   fams.push_back(std::move(f));
   f = family("hashgate_connections_rejected_total", "Miner connections refused at accept, by reason",
              MetricType::Counter);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything hashgate needs to build and run on Debian 12; with
-# --test, also what only the tests use (headless Chromium for the dashboard).
+# --test, also what only the tests use (headless Chromium for the dashboard;
+# Prometheus and promtool for the Grafana dashboard and the alerts).
 # Idempotent: a second run only checks. Must run as root (or under sudo).
 set -euo pipefail
 
@@ -13,6 +14,7 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium fonts-dejavu-core)
+  packages+=(prometheus)
 fi
 
 missing=()

@@ -231,7 +231,24 @@ def test_helm_important_fields():
             check(sm["endpoints"][0]["port"] == "metrics" and sm["endpoints"][0]["path"] == "/metrics", "ServiceMonitor")
             check(sm["selector"]["matchLabels"]["app.kubernetes.io/component"] == "metrics", "ServiceMonitor selector")
             check("replicas" not in objs["Deployment"][0]["spec"], "with an HPA the Deployment must not set replicas")
-    print("probes, securityContext, ports, Services, PDB, HPA, ServiceMonitor, checksum/watch, labels: as expected")
+            # The dashboard and the rules ship as they are in files/ (tested there by test_monitoring.py).
+            dash = [c for c in objs["ConfigMap"] if c["metadata"]["name"] == "farm-hashgate-dashboard"]
+            check(len(dash) == 1 and dash[0]["metadata"]["labels"].get("grafana_dashboard") == "1" and
+                  dash[0]["metadata"]["namespace"] == "monitoring", "dashboard ConfigMap: %s" % dash)
+            files = os.path.join(CHART, "files")
+            check(json.loads(dash[0]["data"]["hashgate.json"]) == json.load(open(os.path.join(files, "hashgate-dashboard.json"))),
+                  "the dashboard ConfigMap differs from files/hashgate-dashboard.json")
+            rule = objs["PrometheusRule"][0]
+            check(rule["metadata"]["labels"].get("release") == "prometheus", "PrometheusRule labels")
+            alerts = open(os.path.join(files, "hashgate-alerts.yaml")).read()
+            parsed = objects("kind: Rules\n" + alerts)["Rules"][0]  # the same YAML parser
+            del parsed["kind"]
+            check(rule["spec"] == parsed and rule["spec"]["groups"][0]["rules"],
+                  "the PrometheusRule differs from files/hashgate-alerts.yaml")
+        else:
+            check("PrometheusRule" not in objs and len(objs["ConfigMap"]) == 1, "dashboard/rules on by default")
+    print("probes, securityContext, ports, Services, PDB, HPA, ServiceMonitor, dashboard, PrometheusRule, "
+          "checksum/watch, labels: as expected")
 
 
 def test_helm_config_passes_check_config():

@@ -1,6 +1,6 @@
 // Validates every manifest on stdin (a `helm template` output) against the
 // Kubernetes OpenAPI schemas bundled in kubernetes-models (ajv), and the
-// Prometheus Operator's CRD schemas for ServiceMonitor. Prints one line per
+// Prometheus Operator's CRD schemas for ServiceMonitor and PrometheusRule. Prints one line per
 // object; exits 1 when an object is invalid or of an unknown kind.
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
@@ -13,6 +13,7 @@ const kinds = {
   "policy/v1/PodDisruptionBudget": "kubernetes-models/policy/v1/PodDisruptionBudget",
   "autoscaling/v2/HorizontalPodAutoscaler": "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler",
   "monitoring.coreos.com/v1/ServiceMonitor": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor",
+  "monitoring.coreos.com/v1/PrometheusRule": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule",
 };
 
 const text = readFileSync(0, "utf8");
