@@ -25,9 +25,13 @@ struct BoardWork {
 };
 
 struct DriverAction {
-  enum Kind { kWrite, kSetBaud } kind = kWrite;
+  enum Kind { kWrite, kSetBaud, kPause } kind = kWrite;
   std::string bytes;  // kWrite
   uint32_t baud = 0;  // kSetBaud: switch the host's line speed after the writes before it
+  // kPause: send nothing more for this long. GC3355 boards corrupt their
+  // registers when commands come back to back, and real hosts wait between
+  // writes; the caller must wait without blocking its loop.
+  double seconds = 0;
 };
 
 struct DriverEvent {
@@ -83,10 +87,16 @@ class Driver {
     if (!actions_.empty() && actions_.back().kind == DriverAction::kWrite) {
       actions_.back().bytes += bytes;
     } else {
-      actions_.push_back({DriverAction::kWrite, std::move(bytes), 0});
+      actions_.push_back({DriverAction::kWrite, std::move(bytes), 0, 0});
     }
   }
-  void set_baud(uint32_t baud) { actions_.push_back({DriverAction::kSetBaud, {}, baud}); }
+  void set_baud(uint32_t baud) { actions_.push_back({DriverAction::kSetBaud, {}, baud, 0}); }
+  // A write of its own followed by a pause (never merged with the writes around it).
+  void write_paced(std::string bytes, double seconds) {
+    actions_.push_back({DriverAction::kWrite, std::move(bytes), 0, 0});
+    pause(seconds);
+  }
+  void pause(double seconds) { actions_.push_back({DriverAction::kPause, {}, 0, seconds}); }
   void emit(DriverEvent e) { events_.push_back(std::move(e)); }
   bool ready_ = false;
 

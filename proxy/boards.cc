@@ -64,6 +64,8 @@ struct BoardManager::Board {
   uv_poll_t* poll = nullptr;
   std::vector<hw::DriverAction> out;  // waiting for the tty to take them
   bool want_write = false;
+  uv_timer_t* pace = nullptr;  // ends a driver's pause between writes
+  double pace_until = 0;
   double reopen_at = 0;
   double backoff = kBackoffInitial;
   bool ever_opened = false;
@@ -83,6 +85,9 @@ struct BoardManager::Board {
     U256 share_target, board_target;
     double difficulty = 0;
     bool used = false;
+    // Replaced by a clean job: its nonces are still the board's good work
+    // (chips finish what they had), counted but not submitted.
+    bool stale = false;
   };
   std::unordered_map<uint8_t, Work> works;
   std::optional<NotifyParams> job;
@@ -169,6 +174,18 @@ struct BoardManager::Board {
   void flush_out() {
     while (!out.empty() && fd >= 0) {
       hw::DriverAction& a = out.front();
+      if (a.kind == hw::DriverAction::kPause) {
+        // Wait on a timer, not in the loop: other boards and the gateway go on.
+        double t = now();
+        if (pace_until == 0) pace_until = t + a.seconds;
+        if (t < pace_until) {
+          arm_pace(pace_until - t);
+          break;
+        }
+        pace_until = 0;
+        out.erase(out.begin());
+        continue;
+      }
       if (a.kind == hw::DriverAction::kSetBaud) {
         std::string err;
         if (!hw::set_serial_baud(fd, a.baud, err)) return close_port("baud " + std::to_string(a.baud) + ": " + err, true);
@@ -182,14 +199,31 @@ struct BoardManager::Board {
       a.bytes.erase(0, size_t(n));
       if (a.bytes.empty()) out.erase(out.begin());
     }
-    bool ww = !out.empty();
+    bool ww = !out.empty() && out.front().kind != hw::DriverAction::kPause;
     if (ww != want_write) {
       want_write = ww;
       update_poll();
     }
   }
 
+  void arm_pace(double seconds) {
+    if (!pace) {
+      pace = new uv_timer_t;
+      uv_timer_init(mgr->loop_, pace);
+      pace->data = this;
+    }
+    uv_timer_start(
+        pace, [](uv_timer_t* t) { if (t->data) static_cast<Board*>(t->data)->flush_out(); },
+        uint64_t(std::ceil(seconds * 1000)), 0);
+  }
+
   void close_port(const std::string& why, bool reopen) {
+    if (pace) {
+      pace->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(pace), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+      pace = nullptr;
+    }
+    pace_until = 0;
     if (poll) {
       poll->data = nullptr;
       uv_poll_stop(poll);
@@ -296,6 +330,7 @@ struct BoardManager::Board {
     note_verdict(false);
     last_nonce_mono = now();
     st.last_nonce_unix = unix_now();
+    if (found->stale) return;
     if (!(U256::from_hash(hash) <= found->share_target)) {
       ++st.below_share_target;
       return;
@@ -308,6 +343,10 @@ struct BoardManager::Board {
     session->submit(token, cfg.worker, found->job_id, found->extranonce2, found->ntime, e.nonce, vbits, now());
     ++st.submitted;
     flush_client();
+  }
+
+  void mark_stale() {
+    for (auto& [id, w] : works) w.stale = true;
   }
 
   void check_error_ratio() {
@@ -409,11 +448,11 @@ struct BoardManager::Board {
       switch (ev.kind) {
         case UpstreamEventKind::kJob:
           job = ev.notify;
-          if (ev.notify.clean_jobs) works.clear();  // old work would only yield stale shares
+          if (ev.notify.clean_jobs) mark_stale();  // old work would only yield stale shares
           maybe_work();
           break;
         case UpstreamEventKind::kSetExtranonce:
-          works.clear();
+          mark_stale();
           maybe_work();
           break;
         case UpstreamEventKind::kAuthorized:
