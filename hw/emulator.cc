@@ -4,9 +4,11 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <sstream>
+#include <thread>
 
 #include "hashing/bytes.h"
 #include "hw/bm13xx.h"
@@ -35,7 +37,11 @@ std::string EmulatorStats::to_json() const {
     << ",\"crc_faults\":" << crc_faults << ",\"junk_faults\":" << junk_faults << ",\"inits\":" << inits
     << ",\"chips_addressed\":" << chips_addressed << ",\"frequency\":" << frequency
     << ",\"baud_register\":" << baud_register << ",\"ticket_difficulty\":" << ticket_difficulty
-    << ",\"version_mask\":" << version_mask << ",\"silent\":" << (silent ? "true" : "false") << "}";
+    << ",\"version_mask\":" << version_mask << ",\"min_frequency\":" << min_frequency
+    << ",\"sha2_off\":" << (sha2_off ? "true" : "false") << ",\"paced_work\":" << paced_work
+    << ",\"unpaced_work\":" << unpaced_work << ",\"self_test_nonces\":" << self_test_nonces << ",\"nonces_by_chip\":[";
+  for (size_t i = 0; i < nonces_by_chip.size(); ++i) s << (i ? "," : "") << nonces_by_chip[i];
+  s << "]" << ",\"silent\":" << (silent ? "true" : "false") << "}";
   return s.str();
 }
 
@@ -74,6 +80,8 @@ U256 scaled(const U256& t, double scale) {
 // Work a chip set is searching: the header, where each chip is in its range.
 struct ActiveWork {
   uint8_t id = 0;
+  uint32_t tag = 0;  // GC3355: the 32-bit work id its replies echo
+  bool self_test = false;  // a host's known-answer work (Zeus's clock ramp): hits not counted as nonces
   Header header{};
   U256 target;
   std::vector<uint32_t> next;  // per chip: the next nonce (or counter) to try
@@ -102,7 +110,8 @@ class Scanner : public Emulator {
     unsigned lanes = std::min<unsigned>(chips_hashing(), unsigned(works_.front().next.size()));
     for (uint64_t i = 0; lanes && i < n; ++i) {
       ActiveWork& w = works_.front();  // during the overlap: the old work
-      unsigned chip = unsigned(i % lanes);
+      // Round robin across polls: a poll's budget can be smaller than the lane count.
+      unsigned chip = unsigned(lane_cursor_++ % lanes);
       if (chip_idle(chip)) continue;
       uint32_t c = w.next[chip]++;
       Header h = w.header;
@@ -111,10 +120,17 @@ class Scanner : public Emulator {
       if (!(U256::from_hash(openssl_pow(algo_, h)) <= w.target)) continue;
       uint32_t reported = c;
       if (wrong_nonce()) {
+        // Corrupted until it truly misses (a flipped bit can land on another hit).
         reported = corrupt(c);
+        for (uint32_t flip = 1; flip && hits(w, reported); flip <<= 1) reported = corrupt(c) ^ flip;
         ++stats_.invalid_nonces;
+      } else if (w.self_test) {
+        ++stats_.self_test_nonces;
       } else {
         ++stats_.nonces;
+        unsigned found_by = chip_of_lane(chip);
+        if (stats_.nonces_by_chip.size() <= found_by) stats_.nonces_by_chip.resize(found_by + 1);
+        ++stats_.nonces_by_chip[found_by];
         if (works_.size() > 1) ++stats_.stale_nonces;
       }
       out += junk_before(reply(w, c, reported));
@@ -133,6 +149,8 @@ class Scanner : public Emulator {
   }
   virtual unsigned chips_hashing() const { return o_.chips; }
   virtual bool chip_idle(unsigned chip) const { return int(chip) == o_.missing_chip; }
+  // The chip a hashing lane belongs to (Zeus: eight cores a chip).
+  virtual unsigned chip_of_lane(unsigned lane) const { return lane; }
   // Puts chip counter `c` (and whatever else the protocol varies) into `h`.
   virtual void place(Header& h, const ActiveWork& w, uint32_t c) const = 0;
   // The wire reply for a hit at counter `c`, reporting `reported` (which a fault may have changed).
@@ -143,7 +161,13 @@ class Scanner : public Emulator {
   std::deque<ActiveWork> works_;
 
  private:
+  bool hits(const ActiveWork& w, uint32_t c) {
+    Header h = w.header;
+    place(h, w, c);
+    return U256::from_hash(openssl_pow(algo_, h)) <= w.target;
+  }
   Algorithm algo_;
+  uint64_t lane_cursor_ = 0;
   bool went_silent_ = false;
 };
 
@@ -286,9 +310,14 @@ class Bm13xxEmulator final : public Scanner {
 };
 
 // ---------------------------------------------------------------- Zeus
+// Each chip has 8 cores. A core's lane is the chip counter's top three bits
+// (core 0..7), and inside the lower 29 bits chip k starts at
+// k * (0x1fffffff / chips): the split Zeus's own host code attributes by.
 class ZeusEmulator final : public Scanner {
  public:
+  static constexpr unsigned kCores = 8;
   explicit ZeusEmulator(EmulatorOptions o) : Scanner(std::move(o), Algorithm::kScrypt) {}
+  ~ZeusEmulator() override { stop_golden(); }
 
   void on_bytes(std::span<const uint8_t> bytes, double now) override {
     rx_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -301,39 +330,60 @@ class ZeusEmulator final : public Scanner {
       }
       ++stats_.frames;
       stats_.frequency = pk.clock * 3.0 / 2.0;
+      if (stats_.min_frequency == 0 || stats_.frequency < stats_.min_frequency) stats_.min_frequency = stats_.frequency;
       Header plain = pk.header;
       put_le32(plain.data() + 76, 0);
       Header golden = zeus::golden_header();
       put_le32(golden.data() + 76, 0);
       if (plain == golden) {
-        // The self-test: a real chip answers at once; search unthrottled at scale 1.
+        // The self-test: a real chip answers within a fraction of a second.
+        // The search (thousands of scrypt hashes) runs on its own thread so
+        // the I/O loop keeps reading and writing meanwhile.
         ++stats_.inits;
         stats_.silent = false;
         works_.clear();
-        for (uint32_t c = pk.start_counter; c < pk.start_counter + 0x100000; ++c) {
-          Header h = pk.header;
-          put_be32(h.data() + 76, c);
-          ++stats_.hashes;
-          if (U256::from_hash(openssl_pow(Algorithm::kScrypt, h)) <= zeus::target_of(pk.target)) {
-            uint8_t r[4];
-            put_be32(r, c);
-            pending_.append(reinterpret_cast<const char*>(r), 4);
-            break;
-          }
-        }
+        start_golden(pk.header, zeus::target_of(pk.target), pk.start_counter);
         continue;
       }
+      stop_golden();  // new work replaces the self-test, as on the chips
       ActiveWork w;
       w.header = pk.header;
+      Header ramp = zeus::ramp_header();
+      put_le32(ramp.data() + 76, 0);
+      w.self_test = plain == ramp;
       w.target = scaled(zeus::target_of(pk.target), o_.difficulty_scale);
-      for (unsigned c = 0; c < o_.chips; ++c)
-        w.next.push_back(pk.start_counter + uint32_t(uint64_t(c) * (0xffffffffu / o_.chips)));
+      for (unsigned chip = 0; chip < o_.chips; ++chip)
+        for (unsigned core = 0; core < kCores; ++core) w.next.push_back(pk.start_counter + lane_start(chip, core));
       start_work(std::move(w), now);
     }
     rx_.erase(0, pos);
   }
 
+  std::string poll(double now) override {
+    if (golden_ && golden_->done.load()) {
+      if (golden_->thread.joinable()) golden_->thread.join();
+      stats_.hashes += golden_->hashes;
+      if (golden_->found) {
+        uint8_t r[4];
+        put_be32(r, golden_->counter);
+        pending_.append(reinterpret_cast<const char*>(r), 4);
+      }
+      golden_.reset();
+    }
+    return Scanner::poll(now);
+  }
+
+  void settle() override {
+    if (golden_ && golden_->thread.joinable()) golden_->thread.join();
+  }
+
  private:
+  uint32_t lane_start(unsigned chip, unsigned core) const {
+    return uint32_t(core) << 29 | (o_.chips > 1 ? chip * (0x1fffffffu / o_.chips) : 0);
+  }
+  unsigned chips_hashing() const override { return o_.chips * kCores; }
+  bool chip_idle(unsigned lane) const override { return int(lane / kCores) == o_.missing_chip; }
+  unsigned chip_of_lane(unsigned lane) const override { return lane / kCores; }
   void place(Header& h, const ActiveWork&, uint32_t c) const override { put_be32(h.data() + 76, c); }
   std::string reply(const ActiveWork&, uint32_t, uint32_t reported) override {
     uint8_t r[4];
@@ -341,10 +391,51 @@ class ZeusEmulator final : public Scanner {
     return std::string(reinterpret_cast<const char*>(r), 4);
   }
 
+  struct Golden {
+    std::thread thread;
+    std::atomic<bool> done{false}, cancel{false};
+    bool found = false;  // written by the thread before done
+    uint32_t counter = 0;
+    uint64_t hashes = 0;
+  };
+
+  void start_golden(Header header, U256 target, uint32_t start) {
+    stop_golden();
+    golden_ = std::make_unique<Golden>();
+    Golden* g = golden_.get();
+    // Core 0 of chip 0 starts at the packet's counter; it is the one that
+    // meets the golden nonce 0xd26 hashes later.
+    g->thread = std::thread([g, header, target, start] {
+      Header h = header;
+      for (uint32_t c = start; c < start + 0x100000 && !g->cancel.load(std::memory_order_relaxed); ++c) {
+        put_be32(h.data() + 76, c);
+        ++g->hashes;
+        if (U256::from_hash(openssl_pow(Algorithm::kScrypt, h)) <= target) {
+          g->found = true;
+          g->counter = c;
+          break;
+        }
+      }
+      g->done.store(true);
+    });
+  }
+  void stop_golden() {
+    if (!golden_) return;
+    golden_->cancel.store(true);
+    if (golden_->thread.joinable()) golden_->thread.join();
+    golden_.reset();
+  }
+
   std::string rx_;
+  std::unique_ptr<Golden> golden_;
 };
 
 // ---------------------------------------------------------------- GC3355
+// Reads packets the way the chips do (hw/gc3355.h): the header area with its
+// words swapped back, the count N hashed as the header nonce's big-endian
+// bytes, reported little-endian with the packet's work id. A host that sends
+// the raw header or reads N the other way gets nonces for a header it never
+// had: hardware errors, as from a real board.
 class Gc3355Emulator final : public Scanner {
  public:
   explicit Gc3355Emulator(EmulatorOptions o) : Scanner(std::move(o), Algorithm::kScrypt) {}
@@ -354,6 +445,7 @@ class Gc3355Emulator final : public Scanner {
     size_t pos = 0;
     while (rx_.size() - pos >= 4) {
       const uint8_t* p = reinterpret_cast<const uint8_t*>(rx_.data()) + pos;
+      size_t avail = rx_.size() - pos;
       if (p[0] != 0x55 || p[1] != 0xaa) {
         ++stats_.bad_frames;
         ++pos;
@@ -362,30 +454,36 @@ class Gc3355Emulator final : public Scanner {
       size_t len = 8;
       if (p[2] == 0xc0) len = 16;
       else if (p[2] == 0x1f && p[3] != 0x28) len = 156;
-      if (rx_.size() - pos < len) break;
+      else if (p[2] == 0xef && p[3] == 0x02) {
+        // SHA-2 gating: 8 bytes for one chip, or the 24-byte all-chips form.
+        if (avail < 10) break;
+        len = (p[8] == 0x55 && p[9] == 0xaa) ? 8 : 24;
+      }
+      if (avail < len) break;
       ++stats_.frames;
+      double gap = last_command_ < 0 ? 1e9 : now - last_command_;
+      last_command_ = now;
       if (len == 16) {
         if (std::memcmp(p + 4, "\x80\x80\x80\x80", 4) == 0) {
-          // GCP reset: the board starts over.
+          // GCP reset: the chips start over (a hung chip comes back here).
           ++stats_.inits;
           stats_.silent = false;
           works_.clear();
         } else if (std::memcmp(p + 4, "\x90\x90\x90\x90", 4) == 0) {
-          if (!stats_.silent) pending_ += junk_before(gc3355::firmware_reply(0x01140113));
+          // The board's MCU answers even when its chips hang.
+          pending_ += junk_before(gc3355::firmware_reply(gc3355::kFirmwareOrb));
         } else if (std::memcmp(p + 4, "\xc0\xc0\xc0\xc0", 4) == 0) {
           stats_.chips_addressed = get_le32(p + 8);
         }
+      } else if (len == 24) {
+        stats_.sha2_off = std::all_of(p + 4, p + 24, [](uint8_t b) { return b == 0; });
       } else if (len == 156) {
-        auto pk = gc3355::parse_packet(std::span<const uint8_t, 156>(p, 156));
-        ActiveWork w;
-        w.id = pk.task;
-        w.header = pk.header;
-        w.target = scaled(pk.target, o_.difficulty_scale);
-        uint64_t span = (uint64_t(pk.nonce_max) - pk.nonce_min + 1) / o_.chips;
-        for (unsigned c = 0; c < o_.chips; ++c) w.next.push_back(uint32_t(pk.nonce_min + span * c));
-        start_work(std::move(w), now);
+        on_work(std::span<const uint8_t, 156>(p, 156), gap, now);
       } else if (p[2] == 0xef && p[3] == 0x00) {
         stats_.frequency = gc3355::pll_frequency(get_le32(p + 4));
+        if (stats_.min_frequency == 0 || stats_.frequency < stats_.min_frequency) stats_.min_frequency = stats_.frequency;
+      } else if (p[2] == 0x0f && p[3] == 0xff) {
+        stats_.baud_register = get_le32(p + 4);  // the SHA-2 UART word
       }
       pos += len;
     }
@@ -393,12 +491,32 @@ class Gc3355Emulator final : public Scanner {
   }
 
  private:
-  void place(Header& h, const ActiveWork&, uint32_t c) const override { put_le32(h.data() + 76, c); }
+  void on_work(std::span<const uint8_t, 156> p, double gap, double now) {
+    auto pk = gc3355::parse_packet(p);
+    // Byte 3 selects a task slot the scrypt unit never starts from; a
+    // packet that follows its reset too closely lands in corrupted registers.
+    bool corrupted = o_.min_work_gap > 0 && gap < o_.min_work_gap;
+    if (pk.task != 0 || corrupted) {
+      ++stats_.bad_frames;
+      return;
+    }
+    ++(gap >= 0.05 ? stats_.paced_work : stats_.unpaced_work);
+    ActiveWork w;
+    w.tag = pk.work_id;
+    w.header = pk.header;
+    w.target = scaled(pk.target, o_.difficulty_scale);
+    uint64_t range = uint64_t(pk.nonce_max) - pk.nonce_min;
+    for (unsigned c = 0; c < o_.chips; ++c)
+      w.next.push_back(uint32_t(pk.nonce_min + (o_.chips > 1 ? c * (range / o_.chips) : 0)));
+    start_work(std::move(w), now);
+  }
+  void place(Header& h, const ActiveWork&, uint32_t n) const override { put_le32(h.data() + 76, gc3355::header_nonce_of(n)); }
   std::string reply(const ActiveWork& w, uint32_t, uint32_t reported) override {
-    return gc3355::nonce_reply(reported, w.id);
+    return gc3355::nonce_reply(reported, w.tag);
   }
 
   std::string rx_;
+  double last_command_ = -1;
 };
 
 }  // namespace

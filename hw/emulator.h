@@ -12,6 +12,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "hashing/header.h"
 #include "hashing/target.h"
@@ -31,6 +32,9 @@ struct EmulatorOptions {
   int missing_chip = -1;             // this chip never answers nor hashes
   double silent_after = 0;           // seconds of work before the board goes silent, until re-initialised
   double stale_overlap_seconds = 0.05;  // after a new job, chips finish the old one this long
+  // GC3355: a work packet less than this long after the command before it is
+  // refused, as a real board's registers would be corrupted (0: no check).
+  double min_work_gap = 0;
 };
 
 struct EmulatorStats {
@@ -39,15 +43,21 @@ struct EmulatorStats {
   uint64_t jobs = 0;
   uint64_t hashes = 0;
   uint64_t nonces = 0;         // valid nonces reported
+  std::vector<uint64_t> nonces_by_chip;  // ... by the chip that really found them
+  uint64_t self_test_nonces = 0;  // hits on a host's known-answer work (not in `nonces`)
   uint64_t stale_nonces = 0;   // of those, for the job before the current one
   uint64_t invalid_nonces = 0; // wrong nonces reported on purpose
   uint64_t crc_faults = 0, junk_faults = 0;
   uint64_t inits = 0;          // (re)initialisations seen
   unsigned chips_addressed = 0;
   double frequency = 0;        // MHz the host configured
-  uint32_t baud_register = 0;  // BM13xx: the UART baud the host asked the chips for
+  uint32_t baud_register = 0;  // BM13xx: the UART baud the host asked the chips for; GC3355: the SHA-2 UART word
   double ticket_difficulty = 0;
   uint32_t version_mask = 0;
+  double min_frequency = 0;    // the lowest clock the host set (a Zeus host ramps up from 165 MHz)
+  bool sha2_off = false;       // GC3355: the 24-byte SHA-2 power-down came
+  uint64_t paced_work = 0;     // GC3355: work packets at least 50 ms after the command before them
+  uint64_t unpaced_work = 0;   //   ... and closer than that
   bool silent = false;
   std::string to_json() const;
 };
@@ -60,6 +70,9 @@ class Emulator {
   virtual void on_bytes(std::span<const uint8_t> bytes, double now) = 0;
   // Hashes what the clock allows since the last call; returns the bytes to send the host.
   virtual std::string poll(double now) = 0;
+  // Waits for work running off the caller's thread (Zeus's golden search);
+  // for tests that step a virtual clock.
+  virtual void settle() {}
   const EmulatorStats& stats() const { return stats_; }
 
  protected:

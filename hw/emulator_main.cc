@@ -7,7 +7,7 @@
 //   hashgate-board-emu --driver bm1370|bm1368|bm1366|gc3355|zeus --link PATH
 //       [--chips N] [--hashrate H] [--difficulty-scale S] [--stats FILE]
 //       [--fault-crc-every N] [--fault-junk-every N] [--fault-invalid-every N]
-//       [--missing-chip K] [--silent-after SECONDS]
+//       [--missing-chip K] [--silent-after SECONDS] [--min-work-gap SECONDS]
 #include <asm/termbits.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
       else if (a == "--fault-invalid-every") o.fault_invalid_every = unsigned(std::stoul(value()));
       else if (a == "--missing-chip") o.missing_chip = std::stoi(value());
       else if (a == "--silent-after") o.silent_after = std::stod(value());
+      else if (a == "--min-work-gap") o.min_work_gap = std::stod(value());
       else return usage(("unknown option " + a).c_str());
     } catch (const std::exception&) {
       return usage(("bad value for " + a).c_str());

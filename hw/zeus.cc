@@ -17,9 +17,19 @@ void reverse_header_words(const uint8_t* in, uint8_t* out) {
 uint8_t clock_register(double mhz) { return uint8_t(std::clamp(mhz * 2 / 3, 1.0, 255.0)); }
 
 uint16_t target16(double difficulty) {
-  if (!(difficulty > 0)) return 0xffff;
-  double t = std::floor(65535.0 / difficulty);
-  return uint16_t(std::clamp(t, 1.0, 65535.0));
+  // bfgminer and Zeus's cgminer driver: diff = (uint32) difficulty, at least 1.
+  double d = std::floor(std::clamp(difficulty, 1.0, 65535.0));
+  return uint16_t(0xffff / uint32_t(d));
+}
+
+double ramp_start_mhz(double mhz) { return mhz > 150 ? 165 : 139; }
+
+unsigned core_of_counter(uint32_t counter) { return counter >> 29; }
+
+unsigned chip_of_counter(uint32_t counter, unsigned chips) {
+  if (chips <= 1) return 0;
+  unsigned c = (counter & 0x1fffffffu) / (0x1fffffffu / chips);
+  return c < chips ? c : chips - 1;
 }
 
 U256 target_of(uint16_t t16) {
@@ -64,17 +74,38 @@ Header golden_header() {
   return h;
 }
 
+Header ramp_header() {
+  // The throw-away work of Zeus's detection (its second golden packet body).
+  static const char* kPacketBody =
+      "c00278894532091be6f16a5381ad33619dacb9e6a4a6e79956aac97b51112bfb93dc450b8fc765181a344b6244d42d78625f5c39463b"
+      "bfdc10405ff711dc1222dd065b015ac9c2c66e28da7202000000";
+  uint8_t body[80];
+  hex_decode(kPacketBody, body);
+  Header h{};
+  reverse_header_words(body, h.data());
+  return h;
+}
+
 ZeusDriver::ZeusDriver(unsigned chips, double frequency)
-    : chips_(chips ? chips : 6), clock_(clock_register(frequency > 0 ? frequency : 328)) {}
+    : chips_(chips ? chips : 6), mhz_(frequency > 0 ? frequency : 328), clock_(clock_register(mhz_)) {}
 
 void ZeusDriver::start(double now) {
   ready_ = false;
   rx_.clear();
   has_previous_ = false;
+  // Chips step from a low clock to the working one before they are tested;
+  // whatever they answer meanwhile is thrown away (see on_bytes).
+  Header ramp = ramp_header();
+  uint32_t start = counter_of_nonce(get_le32(ramp.data() + 76));
+  for (uint8_t clock : {clock_register(ramp_start_mhz(mhz_)), clock_})
+    for (int i = 0; i < 2; ++i) {
+      write(work_packet(ramp, clock, 1, start));
+      pause(kRampPause);
+    }
   // Self-test: the golden work must come back with its known nonce.
   write(work_packet(golden_header(), clock_, 1, kGoldenStart));
   phase_ = Phase::kGolden;
-  golden_deadline_ = now + kGoldenTimeoutSeconds;
+  golden_deadline_ = now + 4 * kRampPause + kGoldenTimeoutSeconds;
 }
 
 void ZeusDriver::on_bytes(std::span<const uint8_t> bytes, double now) {
@@ -90,9 +121,9 @@ void ZeusDriver::on_bytes(std::span<const uint8_t> bytes, double now) {
         DriverEvent e = make_event(DriverEvent::kReady);
         e.count = chips_;
         emit(std::move(e));
-      } else {
-        emit(make_event(DriverEvent::kJunk, 4, "golden self-test answered " + hex_u32_string(counter)));
       }
+      // Anything else answers the clock ramp's throw-away work: Zeus's host
+      // code flushes those replies, and so do we.
       continue;
     }
     if (phase_ != Phase::kReady) continue;
@@ -100,8 +131,8 @@ void ZeusDriver::on_bytes(std::span<const uint8_t> bytes, double now) {
     e.work_ids = {current_};
     if (has_previous_) e.work_ids.push_back(previous_);
     e.nonce = nonce_of_counter(counter);
-    e.chip = unsigned(counter / (0xffffffffu / chips_));
-    if (e.chip >= chips_) e.chip = chips_ - 1;
+    e.chip = chip_of_counter(counter, chips_);
+    e.core = core_of_counter(counter);
     emit(std::move(e));
   }
   rx_.erase(0, pos);

@@ -17,7 +17,8 @@ namespace hashgate::hw::zeus {
 // The clock register for a chip frequency: freq * 2 / 3.
 uint8_t clock_register(double mhz);
 // 16-bit target for a scrypt difficulty: a hash qualifies when its top 32
-// bits (as a little-endian 256-bit number) are at most this.
+// bits (as a little-endian 256-bit number) are at most this. Hosts truncate
+// the difficulty to an integer (at least 1) and send 0xffff / it.
 uint16_t target16(double difficulty);
 U256 target_of(uint16_t t16);
 
@@ -37,6 +38,18 @@ Packet parse_packet(std::span<const uint8_t, 84> p);
 Header golden_header();
 constexpr uint32_t kGoldenStart = 0x00038000;
 constexpr uint32_t kGoldenNonce = 0x00038d26;
+
+// The clock ramp Zeus's host code runs before the golden self-test: a
+// throw-away work (target 1) twice at 165 MHz (139 MHz for a chip clock of
+// 150 MHz or less), then twice at the working clock, 500 ms apart.
+Header ramp_header();
+constexpr double kRampPause = 0.5;
+double ramp_start_mhz(double mhz);
+
+// Which chip and core found a counter, as Zeus boards report them: the core
+// in the top three bits, the chip by equal ranges of the lower 29.
+unsigned core_of_counter(uint32_t counter);
+unsigned chip_of_counter(uint32_t counter, unsigned chips);
 
 // The header's nonce field for a big-endian chip counter, and back.
 inline uint32_t nonce_of_counter(uint32_t counter) { return __builtin_bswap32(counter); }
@@ -59,6 +72,7 @@ class ZeusDriver final : public Driver {
 
  private:
   unsigned chips_;
+  double mhz_;
   uint8_t clock_;
   enum class Phase { kIdle, kGolden, kReady } phase_ = Phase::kIdle;
   double golden_deadline_ = 0;

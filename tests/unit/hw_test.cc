@@ -113,7 +113,7 @@ TEST_CASE("Zeus: the golden nonce") {
   // ... and the driver takes the emulator's reply 00 03 8D 26 as a passed self-test.
   zeus::ZeusDriver d(6, 328);
   d.start(0);
-  CHECK(hex(d.take_actions().at(0).bytes).substr(8) == hex(pkt).substr(8));
+  CHECK(hex(d.take_actions().back().bytes).substr(8) == hex(pkt).substr(8));  // after the clock ramp
   d.on_bytes(span(bytes("00038d26")), 0.1);
   auto ev = d.take_events();
   REQUIRE(ev.size() == 1);
@@ -128,16 +128,22 @@ TEST_CASE("GC3355: work packets and replies") {
   U256 target = target_from_difficulty(Algorithm::kScrypt, 0.001);
   std::string p = gc3355::work_packet(5, h, target);
   REQUIRE(p.size() == 156);
-  CHECK(hex(p.substr(0, 4)) == "55aa1f05");
+  CHECK(hex(p.substr(0, 4)) == "55aa1f00");
+  // The header goes with every 32-bit word byte-swapped (the nonce word is the scan start, 0).
+  bool swapped = true;
+  for (int i = 0; i < 76; ++i) swapped = swapped && uint8_t(p[68 + i]) == h[(i & ~3) + 3 - (i & 3)];
+  CHECK(swapped);
   auto pk = gc3355::parse_packet(std::span<const uint8_t, 156>(span(p).data(), 156));
-  CHECK(pk.task == 5);
+  CHECK(pk.task == 0);
+  CHECK(pk.work_id == 5);
   CHECK(pk.target == target);
   CHECK(pk.header == h);
   CHECK(pk.nonce_max == 0xffffffffu);
   CHECK(hex(gc3355::nonce_reply(0x12345678, 5)) == "552000007856341205000000");
-  CHECK(gc3355::chip_of_nonce(0xffffffffu, 5) == 4);
-  CHECK(gc3355::chip_of_nonce(0, 5) == 0);
-  CHECK(std::abs(gc3355::pll_frequency(get_le32(span(gc3355::pll_command(600)).data() + 4)) - 600) < 1);
+  CHECK(gc3355::chip_of_count(0xffffffffu, 5) == 4);
+  CHECK(gc3355::chip_of_count(0, 5) == 0);
+  CHECK(gc3355::chip_of_count(gc3355::chip_start(3, 5), 5) == 3);
+  CHECK(gc3355::pll_frequency(get_le32(span(gc3355::pll_command(600)).data() + 4)) == 600);
 }
 
 namespace {
@@ -150,10 +156,20 @@ struct Loop {
   std::map<uint8_t, BoardWork> works;
   unsigned good = 0, bad = 0, crc = 0, junk = 0, ready = 0, init_failed = 0;
   std::string detail;
+  std::vector<uint64_t> good_by_chip;  // as the driver attributed them
+  bool honour_pauses = true;  // as the board manager does (false: every write at once)
+  std::vector<DriverAction> queue;
+  double resume_at = 0;
 
   void pump() {
-    for (auto& a : drv->take_actions())
-      if (a.kind == DriverAction::kWrite) emu->on_bytes(span(a.bytes), now);
+    for (auto& a : drv->take_actions()) queue.push_back(std::move(a));
+    size_t i = 0;
+    for (; i < queue.size() && now >= resume_at; ++i) {
+      if (queue[i].kind == DriverAction::kWrite) emu->on_bytes(span(queue[i].bytes), now);
+      if (queue[i].kind == DriverAction::kPause && honour_pauses) resume_at = now + queue[i].seconds;
+    }
+    queue.erase(queue.begin(), queue.begin() + long(i));
+    emu->settle();
     std::string out = emu->poll(now);
     if (!out.empty()) drv->on_bytes(span(out), now);
     drv->on_tick(now);
@@ -174,6 +190,10 @@ struct Loop {
         if (ok) break;
       }
       ok ? ++good : ++bad;
+      if (ok) {
+        if (good_by_chip.size() <= e.chip) good_by_chip.resize(e.chip + 1);
+        ++good_by_chip[e.chip];
+      }
     }
     now += 0.01;
   }
@@ -256,6 +276,46 @@ TEST_CASE("Zeus and GC3355 drivers against their emulators") {
     unsigned before = l.good;
     for (int i = 0; i < 1000 && l.good < before + 5; ++i) l.pump();
     CHECK(l.good >= before + 5);
+    // Per chip, the driver attributes every valid nonce to the chip that
+    // really found it (Zeus: core bits, then the chip's share of 29 bits;
+    // GC3355: N / (0xffffffff / chips)).
+    CHECK(l.good_by_chip == l.emu->stats().nonces_by_chip);
+    CHECK(l.good_by_chip.size() == 4);
+  }
+}
+
+TEST_CASE("GC3355: unpaced writes corrupt the board; the driver's pauses keep it working") {
+  for (bool paced : {true, false}) {
+    CAPTURE(paced);
+    EmulatorOptions eo;
+    eo.driver = "gc3355";
+    eo.chips = 5;
+    eo.hashrate = 4000;
+    eo.min_work_gap = 0.1;  // the datasheet's wait before a new transaction
+    Loop l;
+    l.honour_pauses = paced;
+    l.drv = make_driver({"gc3355", 5, 600, 115200});
+    l.emu = Emulator::make(eo);
+    l.drv->start(0);
+    for (int i = 0; i < 100 && !l.drv->ready(); ++i) l.pump();
+    REQUIRE(l.drv->ready());
+    BoardWork w;
+    w.header = sample_header(5);
+    w.target = target_from_difficulty(Algorithm::kScrypt, 1.0 / 4096);
+    l.send(w);
+    for (int i = 0; i < 300 && l.good < 5; ++i) l.pump();
+    CHECK(l.emu->stats().chips_addressed == 5);
+    CHECK(l.emu->stats().sha2_off);
+    CHECK(l.emu->stats().frequency == 600);
+    if (paced) {
+      CHECK(l.good >= 5);
+      CHECK(l.emu->stats().bad_frames == 0);
+      CHECK(l.emu->stats().paced_work == 1);
+    } else {
+      CHECK(l.good == 0);
+      CHECK(l.emu->stats().bad_frames == 1);  // the work packet landed in corrupted registers
+      CHECK(l.emu->stats().jobs == 0);
+    }
   }
 }
 
