@@ -46,6 +46,8 @@ class Pool:
         self.sessions = {}  # session id -> extranonce1, for resume
         self.started = time.monotonic()
         self.events = []
+        self.extranonce2_size = args.extranonce2_size  # for new connections (--set-extranonce-size changes it)
+        self.difficulty = args.difficulty  # for jobs issued from now on (--difficulty-at changes it)
 
     def make_job(self, clean):
         if clean:
@@ -65,16 +67,21 @@ class Pool:
             "id": jid, "prevhash": "%064x" % self.rng.getrandbits(256), "coinb1": coinb1.hex(),
             "coinb2": coinb2.hex(), "merkle_branch": branch, "version": "20000000",
             "nbits": self.args.nbits, "ntime": "%08x" % int(time.time()), "clean": clean,
-            "difficulty": self.args.difficulty,
+            "difficulty": self.difficulty,
         }
         now = time.monotonic()
+        job["issued_at"] = time.time()
+        job["stale_at"] = None
         if clean:
             for old in self.valid:
                 self.invalidated[old] = now
+                self.jobs[old]["stale_at"] = job["issued_at"]
             self.valid = []
         self.valid.append(jid)
         if len(self.valid) > 8:
-            self.invalidated[self.valid.pop(0)] = now
+            old = self.valid.pop(0)
+            self.invalidated[old] = now
+            self.jobs[old]["stale_at"] = job["issued_at"]
         self.jobs[jid] = job
         return job
 
@@ -115,7 +122,42 @@ class Pool:
             "connections": [c.summary() for c in self.connections_seen],
             "events": self.events,
             "shares": self.shares,
+            "jobs": list(self.jobs.values()),
+            "extranonce1_size": self.args.extranonce1_size,
+            "stale_grace": self.args.stale_grace,
+            "algorithm": self.args.algorithm,
         }
+
+
+def would_accept(report, share):
+    """Whether this pool (its end-of-run report) would have accepted a share
+    as a miner found it: `share` holds the job's prevhash, the miner's
+    extranonce1 (the pool's extranonce1 and hashgate's prefix) and
+    extranonce2, ntime, nonce, version (the full rolled version) and `at`,
+    the wall time it was found. The job must have been valid here at that
+    time (or within the stale grace), the extranonce must be in one of this
+    pool's connections' spaces with the right length, and the hash at or
+    under the job's target. Reasons come back for the test's message."""
+    jobs = [j for j in report["jobs"] if j["prevhash"] == share["prevhash"]]
+    if not jobs:
+        return False, "not this pool's job"
+    job = jobs[0]
+    if share["at"] < job["issued_at"] - 1:
+        return False, "found before the job was issued"
+    if job["stale_at"] is not None and share["at"] > job["stale_at"] + report["stale_grace"]:
+        return False, "stale at the pool"
+    en = bytes.fromhex(share["extranonce1"]) + bytes.fromhex(share["extranonce2"])
+    spaces = [c for c in report["connections"] if c["subscribed"]
+              and en.hex().startswith(c["extranonce1"])
+              and len(en) == len(bytes.fromhex(c["extranonce1"])) + c.get("extranonce2_size", 8)]
+    if not spaces:
+        return False, "extranonce outside this pool's spaces"
+    header = ref.build_header(job, bytes.fromhex(share["extranonce1"]), bytes.fromhex(share["extranonce2"]),
+                              share["ntime"], share["nonce"], share["version"])
+    h = ref.hash_value(ref.pow_hash(report["algorithm"], header))
+    if h > ref.target_for(report["algorithm"], job["difficulty"]):
+        return False, "under the pool's difficulty"
+    return True, "ok"
 
 
 class Conn:
@@ -127,6 +169,8 @@ class Conn:
         self.subscribed = False
         self.resumed = False
         self.old_extranonce1 = None
+        self.old_extranonce2_size = None
+        self.extranonce2_size = pool.extranonce2_size
         self.switch_job = 0
         self.workers = []
         self.mask = 0
@@ -135,7 +179,7 @@ class Conn:
         self.peer = writer.get_extra_info("peername")
 
     def summary(self):
-        return {"extranonce1": self.extranonce1.hex(), "workers": self.workers, "subscribed": self.subscribed,
+        return {"extranonce1": self.extranonce1.hex(), "extranonce2_size": self.extranonce2_size, "workers": self.workers, "subscribed": self.subscribed,
                 "version_mask": "%08x" % self.mask, "resumed": self.resumed, "accepted": self.accepted, "rejected": self.rejected}
 
     def send(self, obj):
@@ -199,11 +243,11 @@ class Conn:
                 sid = "s" + self.extranonce1.hex()
                 self.pool.sessions[sid] = self.extranonce1
             self.reply(mid, [[["mining.set_difficulty", "d1"], ["mining.notify", sid]], self.extranonce1.hex(),
-                             a.extranonce2_size])
+                             self.extranonce2_size])
         elif method == "mining.authorize":
             self.workers.append(params[0])
             self.reply(mid, True)
-            self.send({"id": None, "method": "mining.set_difficulty", "params": [a.difficulty]})
+            self.send({"id": None, "method": "mining.set_difficulty", "params": [self.pool.difficulty]})
             if time.monotonic() - self.pool.started < a.first_job_delay:
                 return  # the delayed first job goes to everyone at once
             job = self.pool.jobs[self.pool.valid[-1]]
@@ -242,7 +286,10 @@ class Conn:
             if time.monotonic() - pool.invalidated.get(jid, 0) > a.stale_grace:
                 return self.reject(mid, "stale", 21, "stale job")
             late = True
-        if len(en2_hex) != 2 * a.extranonce2_size:
+        en1, en2_size = self.extranonce1, self.extranonce2_size
+        if self.old_extranonce1 is not None and int(jid, 16) < self.switch_job:
+            en1, en2_size = self.old_extranonce1, self.old_extranonce2_size
+        if len(en2_hex) != 2 * en2_size:
             return self.reject(mid, "other", 20, "bad extranonce2 size")
         ntime, nonce = int(ntime_hex, 16), int(nonce_hex, 16)
         if ntime < int(job["ntime"], 16) or ntime > int(job["ntime"], 16) + 7200:
@@ -253,9 +300,6 @@ class Conn:
             if vb & ~self.mask & 0xFFFFFFFF:
                 return self.reject(mid, "other", 20, "version bits outside mask")
             version = (version & ~self.mask & 0xFFFFFFFF) | (vb & self.mask)
-        en1 = self.extranonce1
-        if self.old_extranonce1 is not None and int(jid, 16) < self.switch_job:
-            en1 = self.old_extranonce1
         key = (jid, en1.hex(), en2_hex, ntime, nonce, version)
         if key in pool.seen:
             return self.reject(mid, "duplicate", 22, "duplicate share")
@@ -298,6 +342,10 @@ async def main():
     p.add_argument("--fault-after", type=float, default=0)
     p.add_argument("--set-extranonce-after", default="",
                    help="at these seconds (comma-separated): give every connection a new extranonce1, then a clean job")
+    p.add_argument("--difficulty-at", default="",
+                   help="SECONDS:DIFFICULTY,...: at these times send set_difficulty to everyone, then a new job")
+    p.add_argument("--set-extranonce-size", type=int, default=0,
+                   help="the extranonce2 size those set_extranonce messages give (default: unchanged)")
     p.add_argument("--reconnect-after", type=float, default=0,
                    help="once, after this many seconds: send client.reconnect to every connection")
     p.add_argument("--reconnect-host", default="", help="host in that client.reconnect (empty: the same host)")
@@ -334,17 +382,22 @@ async def main():
         action()
 
     def new_extranonce():
+        if args.set_extranonce_size:
+            pool.extranonce2_size = args.set_extranonce_size
         for conn in list(pool.conns):
             if not conn.subscribed:
                 continue
             # Jobs issued before the change keep the old extranonce1.
             conn.old_extranonce1 = conn.extranonce1
+            conn.old_extranonce2_size = conn.extranonce2_size
+            if args.set_extranonce_size:
+                conn.extranonce2_size = args.set_extranonce_size
             conn.switch_job = pool.next_job
             conn.extranonce1 = struct.pack(">I", pool.next_en1)[: args.extranonce1_size].rjust(
                 args.extranonce1_size, b"\x00")
             pool.next_en1 += 1
             conn.send({"id": None, "method": "mining.set_extranonce",
-                       "params": [conn.extranonce1.hex(), args.extranonce2_size]})
+                       "params": [conn.extranonce1.hex(), conn.extranonce2_size]})
         job = pool.make_job(True)
         for conn in list(pool.conns):
             if conn.subscribed:
@@ -369,6 +422,20 @@ async def main():
             if conn.subscribed and conn.workers:
                 conn.send(line)
 
+    def change_difficulty(d):
+        pool.difficulty = d
+        for conn in list(pool.conns):
+            if conn.subscribed:
+                conn.send({"id": None, "method": "mining.set_difficulty", "params": [d]})
+        job = pool.make_job(False)
+        for conn in list(pool.conns):
+            if conn.subscribed:
+                conn.send(pool.notify_line(job))
+        pool.events.append({"event": "set_difficulty", "difficulty": d, "at": time.time()})
+
+    for item in (x for x in args.difficulty_at.split(",") if x):
+        at, d = item.split(":")
+        asyncio.create_task(later(float(at), lambda d=float(d): change_difficulty(d)))
     if args.first_job_delay:
         asyncio.create_task(later(args.first_job_delay, first_job))
     for at in (float(x) for x in args.set_extranonce_after.split(",") if x):

@@ -8,6 +8,26 @@ miner can misbehave on purpose (--misbehave MODE:COUNT): resubmit its shares
 (duplicate), submit shares under its difficulty (low), submit for a job that
 does not exist (stale), or send malformed lines (garbage). At the end it
 writes a JSON report of what every miner saw.
+
+--firmware chooses how a miner treats the server's messages, as real
+miners' public source does (pooler/cpuminer, JayDDee/cpuminer-opt,
+ckolivas/cgminer):
+  sim           follows client.reconnect (its host and port when given, else
+                the same address) after its wait; set_difficulty at once.
+  minerd        (pooler's cpuminer; cpuminer-opt behaves the same here)
+                drops a client.reconnect with no host, an empty one or port 0
+                (stratum_reconnect returns early); otherwise reconnects at
+                once to host:port, ignoring the wait. set_difficulty applies
+                from the next mining.notify. After a reconnect it keeps
+                hashing the last connection's coinbase when the new
+                connection's first notify has a job id it already had.
+  cgminer       refuses a reconnect whose host is an empty string or has no
+                domain like its pool's (parse_reconnect); a null or missing
+                host means the same host; the port counts only as a string
+                (else the same port); reconnects at once. set_difficulty
+                applies from the next notify.
+--proxy HOST:PORT makes every connection an HTTP CONNECT tunnel through
+that proxy to --host:--port (or where a reconnect sends it).
 """
 import argparse
 import asyncio
@@ -23,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stratum_ref as ref  # noqa: E402
 
 SLICE = {"scrypt": 8, "sha256d": 2000}
+AGENTS = {"sim": "sim_miner/1.0", "minerd": "cpuminer/2.5.1", "cgminer": "cgminer/4.11.1"}
 
 
 class Miner:
@@ -60,6 +81,16 @@ class Miner:
         self.connect_failures = 0
         self.sent_at = {}    # submit id -> send time
         self.latencies = []  # seconds from submit to answer
+        self.target_host, self.target_port = args.host, args.port  # where the next connect goes
+        self.reconnect_to = None
+        self.reconnects_ignored = 0
+        self.pending_difficulty = None  # firmware that applies set_difficulty at the next notify
+        self.job_ids_seen = set()       # every job id any connection sent (minerd's quirk)
+        self.old_work = None            # minerd: the last connection's job and extranonce, kept
+        self.first_notify = False
+        self.submit_share = {}          # submit id -> index in shares, for the answer
+        self.connected_at = []          # time of every connection made
+        self.stale_work_used = 0        # minerd: reconnects after which it hashed the old coinbase
 
     def report(self):
         return {
@@ -72,6 +103,8 @@ class Miner:
             "job_times": self.job_times, "reconnects": self.reconnects,
             "set_extranonce": self.set_extranonce_count, "tls_version": self.tls_version,
             "connect_failures": self.connect_failures, "latencies": self.latencies,
+            "reconnects_ignored": self.reconnects_ignored, "connected_at": self.connected_at,
+            "stale_work_used": self.stale_work_used,
         }
 
     def send(self, method, params, kind=None):
@@ -80,6 +113,8 @@ class Miner:
         self.pending[mid] = kind or method
         if method == "mining.submit":
             self.sent_at[mid] = time.monotonic()
+            if kind == "submit" and self.shares:
+                self.submit_share[mid] = len(self.shares) - 1
         self.writer.write((json.dumps({"id": mid, "method": method, "params": params}) + "\n").encode())
         return mid
 
@@ -97,15 +132,35 @@ class Miner:
         tls = None
         if a.tls_ca:
             tls = ssl.create_default_context(cafile=a.tls_ca)
-        self.reader, self.writer = await asyncio.open_connection(a.host, a.port, local_addr=local,
-                                                                 limit=1 << 20, ssl=tls,
-                                                                 server_hostname=a.tls_name if tls else None)
+        if a.proxy:
+            phost, pport = a.proxy.rsplit(":", 1)
+            self.reader, self.writer = await asyncio.open_connection(phost, int(pport), local_addr=local,
+                                                                     limit=1 << 20)
+            target = "%s:%d" % (self.target_host, self.target_port)
+            self.writer.write(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)).encode())
+            status = await self.reader.readline()
+            if b" 200 " not in status:
+                self.writer.close()
+                raise ConnectionRefusedError("proxy refused CONNECT %s: %r" % (target, status))
+            while (await self.reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass
+        else:
+            self.reader, self.writer = await asyncio.open_connection(self.target_host, self.target_port,
+                                                                     local_addr=local, limit=1 << 20, ssl=tls,
+                                                                     server_hostname=a.tls_name if tls else None)
+        self.connected_at.append(time.time())
         if tls:
             self.tls_version = self.writer.get_extra_info("ssl_object").version()
         self.closed = False
         self.reconnect_wait = None
+        self.reconnect_to = None
         self.subscribed = asyncio.Event()
+        if a.firmware == "minerd" and self.job is not None:
+            # Its work (job, coinbase with the old extranonce) stays until a
+            # notify with a new job id rebuilds it.
+            self.old_work = (self.job, self.extranonce1, self.extranonce2_size)
         self.job = None
+        self.first_notify = True
         self.pending = {}
         reader_task = asyncio.create_task(self.read_loop())
         if a.version_rolling:
@@ -113,7 +168,7 @@ class Miner:
                                                                  "version-rolling.min-bit-count": 2}])
         if a.suggest_difficulty:
             self.send("mining.suggest_difficulty", [a.suggest_difficulty])
-        self.send("mining.subscribe", ["sim_miner/1.0"])
+        self.send("mining.subscribe", [AGENTS[a.firmware]])
         self.send("mining.authorize", [self.worker, "x"])
         if a.extranonce_subscribe:
             self.send("mining.extranonce.subscribe", [])
@@ -131,13 +186,18 @@ class Miner:
                     break
                 # Told to reconnect (or dropped, in duration mode): go again,
                 # after the answers to shares already sent (up to 2 s).
-                wait = self.reconnect_wait if self.reconnect_wait is not None else 1.0
+                # Real firmware reconnects at once after a close; the plain
+                # simulation waits a second.
+                wait = self.reconnect_wait if self.reconnect_wait is not None else \
+                    (0.0 if a.firmware != "sim" else 1.0)
                 t0 = time.monotonic()
                 while not self.closed and any(k.startswith("submit") for k in self.pending.values()) \
                         and time.monotonic() - t0 < 2:
                     await asyncio.sleep(0.02)
                 self.writer.close()
                 reader_task.cancel()
+                if self.reconnect_to is not None:
+                    self.target_host, self.target_port = self.reconnect_to
                 await asyncio.sleep(min(wait, 30))
                 self.reconnects += 1
                 reader_task = await self.reconnect()
@@ -177,24 +237,72 @@ class Miner:
         except (ConnectionError, asyncio.CancelledError):
             pass
 
+    def follow_reconnect(self, p):
+        """Where this firmware goes on client.reconnect params p: (host, port,
+        wait) or None when it ignores the message."""
+        fw = self.args.firmware
+        host = p[0] if len(p) > 0 else None
+        port = p[1] if len(p) > 1 else None
+        wait = float(p[2]) if len(p) > 2 and p[2] is not None else 0.0
+        if fw == "minerd":
+            # stratum_reconnect: host from a JSON string, port from a string (atoi) or an integer.
+            port = int(port) if isinstance(port, str) and port.isdigit() else (port if isinstance(port, int) else 0)
+            if not isinstance(host, str) or not host or not port:
+                return None
+            return host, port, 0.0
+        if fw == "cgminer":
+            # parse_reconnect: a string host must have a domain like the pool's; port only as a string.
+            if isinstance(host, str):
+                dot_pool = self.target_host.find(".")
+                dot_new = host.find(".")
+                if dot_pool < 0 or dot_new < 0 or self.target_host[dot_pool:] != host[dot_new:]:
+                    return None
+            else:
+                host = self.target_host
+            port = int(port) if isinstance(port, str) and port.isdigit() else self.target_port
+            return host, port, 0.0
+        if isinstance(host, str) and host and isinstance(port, int) and port:
+            return host, port, wait
+        return self.target_host, self.target_port, wait
+
     def handle(self, msg):
         method = msg.get("method")
+        fw = self.args.firmware
         if method == "client.reconnect":
-            p = msg.get("params") or []
-            self.reconnect_wait = float(p[2]) if len(p) > 2 else 0.0
+            to = self.follow_reconnect(msg.get("params") or [])
+            if to is None:
+                self.reconnects_ignored += 1
+                return
+            self.reconnect_to = (to[0], to[1])
+            self.reconnect_wait = to[2]
             self.changed.set()
         elif method == "mining.notify":
             p = msg["params"]
             self.job_times.append(time.time())
-            self.job = {"id": p[0], "prevhash": p[1], "coinb1": p[2], "coinb2": p[3], "merkle_branch": p[4],
-                        "version": p[5], "nbits": p[6], "ntime": p[7], "clean": p[8]}
+            if self.pending_difficulty is not None:
+                self.difficulty, self.pending_difficulty = self.pending_difficulty, None
+            job = {"id": p[0], "prevhash": p[1], "coinb1": p[2], "coinb2": p[3], "merkle_branch": p[4],
+                   "version": p[5], "nbits": p[6], "ntime": p[7], "clean": p[8]}
+            first, self.first_notify = self.first_notify, False
+            if fw == "minerd" and first and self.old_work and p[0] == self.old_work[0]["id"]:
+                # minerd's quirk: an id it had before does not rebuild its
+                # work; it hashes the last connection's coinbase.
+                self.job, self.extranonce1, self.extranonce2_size = self.old_work
+                self.stale_work_used += 1
+            else:
+                self.job = job
+            self.old_work = None
+            self.job_ids_seen.add(p[0])
             self.job_seq += 1
             self.jobs_received += 1
             if self.first_job_at is None:
                 self.first_job_at = time.monotonic()
             self.changed.set()
         elif method == "mining.set_difficulty":
-            self.difficulty = float(msg["params"][0])
+            if fw in ("minerd", "cgminer") and self.difficulty is not None:
+                self.pending_difficulty = float(msg["params"][0])  # from the next notify on
+            else:
+                self.difficulty = float(msg["params"][0])
         elif method == "mining.set_extranonce":
             self.set_extranonce_count += 1
             if self.args.ignore_set_extranonce:
@@ -221,11 +329,17 @@ class Miner:
                 t = self.sent_at.pop(msg.get("id"), None)
                 if t is not None:
                     self.latencies.append(time.monotonic() - t)
+                i = self.submit_share.pop(msg.get("id"), None)
                 if msg.get("result") is True:
                     self.accepted += 1
+                    if i is not None:
+                        self.shares[i]["answer"] = "accepted"
+                        self.shares[i]["answered_at"] = time.time()
                 else:
                     code = str(err[0]) if isinstance(err, list) and err else "?"
                     self.rejected[code] = self.rejected.get(code, 0) + 1
+                    if i is not None:
+                        self.shares[i]["answer"] = code
             elif kind == "garbage" or (kind is None and err):
                 pass
 
@@ -274,9 +388,11 @@ class Miner:
                     h = ref.hash_value(ref.pow_hash(a.algorithm, prefix + struct.pack("<I", nonce)))
                     if h <= target:
                         self.found += 1
-                        self.submit(job, en2, ntime, nonce, vbits)
                         self.shares.append({"job": job["id"], "extranonce2": en2.hex(), "ntime": ntime,
-                                            "nonce": nonce, "version": version})
+                                            "nonce": nonce, "version": version, "prevhash": job["prevhash"],
+                                            "extranonce1": self.extranonce1.hex(), "difficulty": self.difficulty,
+                                            "at": time.time(), "answer": None})
+                        self.submit(job, en2, ntime, nonce, vbits)
                         self.do_misbehave(job, en2, ntime, nonce, vbits)
                         if self.misbehave == "low" and not low_sent:
                             # The next nonce that misses the target: a share under the difficulty.
@@ -325,8 +441,13 @@ async def main():
     p.add_argument("--duration", type=float, default=0,
                    help="mine for this many seconds (reconnecting when told or dropped) instead of --shares")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--firmware", choices=["sim", "minerd", "cpuminer-opt", "cgminer"], default="sim",
+                   help="how client.reconnect, set_difficulty and a reconnect's first job are treated (see above)")
+    p.add_argument("--proxy", default="", help="HOST:PORT of an HTTP CONNECT proxy to tunnel every connection through")
     p.add_argument("--report", default=None)
     args = p.parse_args()
+    if args.firmware == "cpuminer-opt":
+        args.firmware = "minerd"  # the same stratum_reconnect, difficulty and work rules
     modes = []
     for m in args.misbehave:
         mode, count = m.split(":")
