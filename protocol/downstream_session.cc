@@ -1,9 +1,25 @@
 #include "protocol/downstream_session.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace hashgate {
+
+// The binding a session left, with the jobs it was sent there: shares for
+// them are still checked, answered and forwarded while that connection
+// holds the jobs (a planned move loses nothing in flight).
+struct DownstreamSession::PreviousSpace {
+  Binding binding;
+  std::array<SentJob, JobBook::kWindow> sent{};
+  const SentJob* find(uint64_t id) const {
+    for (const SentJob& s : sent)
+      if (s.seq == id && id) return &s;
+    return nullptr;
+  }
+};
+
+DownstreamSession::~DownstreamSession() = default;
 
 DownstreamSession::DownstreamSession(SessionContext& ctx, uint64_t id, double now)
     : ctx_(ctx), id_(id), framer_(ctx.max_line), vardiff_(ctx.vardiff, now) {
@@ -205,9 +221,18 @@ void DownstreamSession::bind(const Binding& b, double now) {
 }
 
 void DownstreamSession::unbind() {
+  if (bound_) keep_previous();
   bound_ = false;
   sent_ = {};
 }
+
+void DownstreamSession::keep_previous() {
+  if (!previous_) previous_ = std::make_unique<PreviousSpace>();
+  previous_->binding = binding_;
+  previous_->sent = sent_;
+}
+
+void DownstreamSession::resume_difficulty(double d, double now) { vardiff_.resume(d, now); }
 
 void DownstreamSession::answer_pending() {
   // Configure first: miners expect its answer before subscribe's.
@@ -236,6 +261,7 @@ void DownstreamSession::send_set_extranonce(const Binding& b, double now) {
   // miner keeps its extranonce and only needs the new connection's jobs.
   const bool same_space = !binding_.extranonce1.empty() && b.extranonce1 == binding_.extranonce1 &&
                           b.extranonce2_size == binding_.extranonce2_size;
+  if (!same_space && bound_) keep_previous();
   binding_ = b;
   bound_ = true;
   wants_upstream_ = false;
@@ -251,11 +277,39 @@ void DownstreamSession::send_set_extranonce(const Binding& b, double now) {
 }
 
 void DownstreamSession::deliver_latest() {
-  if (JobRef job = ctx_.jobs->latest(binding_.link_id)) on_job(job, true);
+  // A new id even for a job this miner may have had on its last connection:
+  // minerd rebuilds its work only for a job id it has not seen.
+  if (JobRef job = ctx_.jobs->latest(binding_.link_id)) send_job_variant(job);
+}
+
+void DownstreamSession::renotify() {
+  if (!ready() || closing_) return;
+  if (JobRef job = ctx_.jobs->latest(binding_.link_id)) send_job_variant(job);
+}
+
+void DownstreamSession::send_job_variant(const JobRef& job) {
+  if (!ready() || closing_ || job->link_id != binding_.link_id) return;
+  vardiff_.set_ceiling(job->pool_difficulty);
+  const double d = vardiff_.difficulty();
+  if (d != announced_difficulty_) {
+    write_set_difficulty(owned_out(), d);
+    announced_difficulty_ = d;
+  }
+  if (++ctx_.next_variant == 0) ctx_.next_variant = 1;
+  const uint64_t id = (job->seq & JobBook::kSeqMask) | (uint64_t(ctx_.next_variant) << JobBook::kVariantShift);
+  char buf[20];
+  auto res = std::to_chars(buf, buf + sizeof buf, id, 16);
+  write_notify(owned_out(), std::string_view(buf, size_t(res.ptr - buf)), job->params, true);
+  clean_next_ = false;
+  sent_[sent_next_] = SentJob{id, d};
+  sent_next_ = (sent_next_ + 1) % sent_.size();
 }
 
 void DownstreamSession::on_job(const JobRef& job, bool force_clean) {
   if (!ready() || closing_ || job->link_id != binding_.link_id) return;
+  // Never above the difficulty of the connection that gets the shares: the
+  // pool credits a share only at its own (a lowered one applies from here).
+  vardiff_.set_ceiling(job->pool_difficulty);
   double d = vardiff_.difficulty();
   if (d != announced_difficulty_) {
     write_set_difficulty(owned_out(), d);
@@ -270,9 +324,13 @@ void DownstreamSession::on_job(const JobRef& job, bool force_clean) {
   sent_next_ = (sent_next_ + 1) % sent_.size();
 }
 
-const DownstreamSession::SentJob* DownstreamSession::sent_job(uint64_t seq) const {
+const DownstreamSession::SentJob* DownstreamSession::sent_job(uint64_t id) const {
   for (const SentJob& s : sent_)
-    if (s.seq == seq) return &s;
+    if (s.seq == id && id) return &s;
+  // The job's plain id names the same work as any variant of it sent here.
+  if ((id >> JobBook::kVariantShift) == 0)
+    for (const SentJob& s : sent_)
+      if ((s.seq & JobBook::kSeqMask) == id && id) return &s;
   return nullptr;
 }
 
@@ -296,10 +354,20 @@ void DownstreamSession::on_submit(const Incoming& m, double now) {
 
   // DESIGN.md's order: known job, authorized worker, ntime, version bits,
   // duplicate, then the hash.
-  JobEntry* entry = bound_ ? ctx_.jobs->find(p->job_id) : nullptr;
-  const SentJob* sent = entry ? sent_job(entry->job->seq) : nullptr;
-  if (!entry || !sent || entry->job->link_id != binding_.link_id)
-    return reject(m.id, ErrorCode::kStaleJob, "job not found (stale)", p->worker);
+  // A job of the current binding, or of the one the session is leaving
+  // while that connection still has it.
+  const auto job_id = JobBook::parse_id(p->job_id);
+  JobEntry* entry = job_id ? ctx_.jobs->find(*job_id & JobBook::kSeqMask) : nullptr;
+  const SentJob* sent = nullptr;
+  const Binding* space = &binding_;
+  if (entry && bound_ && entry->job->link_id == binding_.link_id) {
+    sent = sent_job(*job_id);
+  } else if (entry && previous_ && entry->job->link_id == previous_->binding.link_id) {
+    sent = previous_->find(*job_id);
+    space = &previous_->binding;
+  }
+  if (!sent) return reject(m.id, ErrorCode::kStaleJob, "job not found (stale)", p->worker);
+  const Binding& binding = *space;
   const Job& job = *entry->job;
 
   auto w = std::find(workers_.begin(), workers_.end(), p->worker);
@@ -317,16 +385,16 @@ void DownstreamSession::on_submit(const Incoming& m, double now) {
   }
 
   uint8_t en2[16];
-  if (p->extranonce2_hex.size() != 2 * binding_.extranonce2_size ||
-      !hex_decode(p->extranonce2_hex, std::span<uint8_t>(en2, binding_.extranonce2_size)))
+  if (p->extranonce2_hex.size() != 2 * binding.extranonce2_size ||
+      !hex_decode(p->extranonce2_hex, std::span<uint8_t>(en2, binding.extranonce2_size)))
     return reject(m.id, ErrorCode::kOther,
-                  "extranonce2 must be " + std::to_string(binding_.extranonce2_size) + " bytes of hex", p->worker);
+                  "extranonce2 must be " + std::to_string(binding.extranonce2_size) + " bytes of hex", p->worker);
 
   ShareWork work;
-  const size_t prefix_len = binding_.extranonce1.size() - binding_.prefix_offset;
-  std::memcpy(work.upstream_extranonce2.data(), binding_.extranonce1.data() + binding_.prefix_offset, prefix_len);
-  std::memcpy(work.upstream_extranonce2.data() + prefix_len, en2, binding_.extranonce2_size);
-  work.upstream_extranonce2_size = uint8_t(prefix_len + binding_.extranonce2_size);
+  const size_t prefix_len = binding.extranonce1.size() - binding.prefix_offset;
+  std::memcpy(work.upstream_extranonce2.data(), binding.extranonce1.data() + binding.prefix_offset, prefix_len);
+  std::memcpy(work.upstream_extranonce2.data() + prefix_len, en2, binding.extranonce2_size);
+  work.upstream_extranonce2_size = uint8_t(prefix_len + binding.extranonce2_size);
 
   uint64_t fp = ctx_.fingerprint_key;
   fp = fingerprint_mix(fp, work.upstream_extranonce2.data(), work.upstream_extranonce2_size);
@@ -353,6 +421,7 @@ void DownstreamSession::on_submit(const Incoming& m, double now) {
   work.job = entry->job;
   // Lowering the difficulty helps at once; raising it waits for the next job.
   work.difficulty = std::min(sent->difficulty, vardiff_.difficulty());
+  work.mined_difficulty = sent->difficulty;
   work.worker = uint32_t(w - workers_.begin());
   work.ntime = p->ntime;
   work.nonce = p->nonce;
@@ -383,14 +452,28 @@ ShareVerdict DownstreamSession::complete_share(const ShareWork& work, const Hash
   write_result_true(out, work.rpc_id);
   v.forward = meets(hash, work.job->pool_target);
   v.block = meets(hash, work.job->network_target);
-  vardiff_.on_share(now);
+  // A share of the space it left tells nothing new about this binding's
+  // difficulty, but it is the miner's work all the same.
+  if (vardiff_.on_share(work.mined_difficulty, now)) renotify();
   return v;
 }
 
-void DownstreamSession::on_tick(double now) { vardiff_.on_tick(now); }
+void DownstreamSession::on_tick(double now) {
+  if (vardiff_.on_tick(now)) renotify();
+  // The space left behind is dropped once none of its jobs is live.
+  if (previous_) {
+    bool live = false;
+    for (const SentJob& s : previous_->sent)
+      if (s.seq) {
+        const JobEntry* e = ctx_.jobs->find(s.seq & JobBook::kSeqMask);
+        live = live || (e && e->job->link_id == previous_->binding.link_id);
+      }
+    if (!live) previous_.reset();
+  }
+}
 
 void DownstreamSession::send_reconnect(std::string_view host, uint16_t port, uint32_t wait_seconds) {
-  write_reconnect(owned_out(), host, port, wait_seconds);
+  write_reconnect(owned_out(), host, port, wait_seconds, reconnect_port_as_string(agent_));
 }
 
 void DownstreamSession::violation(ErrorCode code, std::string message) {

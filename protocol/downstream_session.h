@@ -37,6 +37,9 @@ struct SessionContext {
   // Buffers lent to whichever session is busy (one loop thread): an idle
   // session holds none, a busy one allocates none. Null: each keeps its own.
   SessionSpares* spares = nullptr;
+  // Variants of job ids (JobBook::kVariantShift) handed out so far: shared,
+  // so that a miner reconnecting to the same job never sees an id again.
+  uint16_t next_variant = 0;
 };
 
 // The slice of an upstream connection given to one session.
@@ -57,6 +60,7 @@ struct ShareWork {
   JobRef job;
   Header header{};
   double difficulty = 0;        // the session difficulty this share must meet
+  double mined_difficulty = 0;  // the difficulty sent with its job: what the miner mined at
   uint32_t worker = 0;          // index into the session's authorized workers
   std::array<uint8_t, 16> upstream_extranonce2{};  // prefix ‖ miner extranonce2
   uint8_t upstream_extranonce2_size = 0;
@@ -116,6 +120,7 @@ struct SessionSpares {
 class DownstreamSession {
  public:
   DownstreamSession(SessionContext& ctx, uint64_t id, double now);
+  ~DownstreamSession();
 
   // ---- input ----
   void receive(std::string_view bytes, double now);
@@ -135,8 +140,11 @@ class DownstreamSession {
   void on_job(const JobRef& job, bool force_clean);
   ShareVerdict complete_share(const ShareWork& work, const Hash256& hash, double now);
   void on_tick(double now);
+  // The port goes as a string to firmware of the cgminer lineage (by its agent).
   void send_reconnect(std::string_view host, uint16_t port, uint32_t wait_seconds);
   void send_set_extranonce(const Binding& b, double now);
+  // Starts vardiff at a difficulty this worker settled at before (a reconnect).
+  void resume_difficulty(double d, double now);
   void close(std::string reason);
 
   // ---- state ----
@@ -156,6 +164,10 @@ class DownstreamSession {
   const std::string& subscribe_session_id() const { return resume_id_; }
   const std::vector<std::string>& workers() const { return workers_; }
   double difficulty() const { return vardiff_.difficulty(); }
+  // Vardiff has enough shares to call difficulty() this miner's own.
+  bool difficulty_settled() const { return vardiff_.settled(); }
+  // Still answering shares for jobs of the connection it left.
+  bool has_previous_space() const { return previous_ != nullptr; }
   uint32_t version_mask() const { return session_mask_; }
   size_t buffered_input() const { return framer_.buffered(); }
 
@@ -173,6 +185,14 @@ class DownstreamSession {
   void on_suggest_difficulty(const Incoming& m, double now);
   void answer_pending();
   void deliver_latest();
+  // Sends `job` again under a new id (a variant): with the current
+  // difficulty, which firmware applies only from a notify with a new id.
+  void send_job_variant(const JobRef& job);
+  // Vardiff changed the difficulty: the miner gets it now, not with the pool's next job.
+  void renotify();
+  // The session leaves its binding: its jobs there stay answerable while
+  // the connection still has them (shares in flight during a move).
+  void keep_previous();
   void reject(const RpcId& id, ErrorCode code, std::string_view message, std::string_view worker);
   void violation(ErrorCode code, std::string message);
   void request_upstream();
@@ -205,6 +225,8 @@ class DownstreamSession {
   uint32_t session_mask_ = 0;
   std::vector<std::string> workers_;
   double announced_difficulty_ = 0;
+  struct PreviousSpace;
+  std::unique_ptr<PreviousSpace> previous_;
   // Last member: the session is 640 bytes, one of the allocator's size
   // classes; a few bytes more cost 128 (the next class is 768).
   std::array<SentJob, JobBook::kWindow> sent_{};

@@ -51,12 +51,17 @@ JobEntry* JobBook::find(uint64_t seq) {
   return it == entries_.end() ? nullptr : &it->second;
 }
 
+std::optional<uint64_t> JobBook::parse_id(std::string_view job_id) {
+  uint64_t id = 0;
+  if (job_id.empty() || job_id.size() > 16) return std::nullopt;
+  auto res = std::from_chars(job_id.data(), job_id.data() + job_id.size(), id, 16);
+  if (res.ec != std::errc() || res.ptr != job_id.data() + job_id.size()) return std::nullopt;
+  return id;
+}
+
 JobEntry* JobBook::find(std::string_view job_id) {
-  uint64_t seq = 0;
-  if (job_id.empty() || job_id.size() > 16) return nullptr;
-  auto res = std::from_chars(job_id.data(), job_id.data() + job_id.size(), seq, 16);
-  if (res.ec != std::errc() || res.ptr != job_id.data() + job_id.size()) return nullptr;
-  return find(seq);
+  auto id = parse_id(job_id);
+  return id ? find(*id & kSeqMask) : nullptr;
 }
 
 JobRef JobBook::latest(uint32_t link_id) const {

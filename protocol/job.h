@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -41,6 +42,15 @@ struct JobEntry {
 
 class JobBook {
  public:
+  // A job id sent to a miner is the job's seq, or the seq with a variant in
+  // the top 16 bits: the same job sent again under an id the miner has not
+  // seen (with a new difficulty, or as a new session's first job), because
+  // firmware rebuilds its work, and applies a difficulty, only on a new id.
+  static constexpr int kVariantShift = 48;
+  static constexpr uint64_t kSeqMask = (uint64_t(1) << kVariantShift) - 1;
+  // The miner's job id as a number (seq and variant); none when it is not one of ours.
+  static std::optional<uint64_t> parse_id(std::string_view job_id);
+
   // Recent jobs kept valid per connection when the pool does not ask for a
   // clean start.
   static constexpr size_t kWindow = 8;
@@ -51,7 +61,7 @@ class JobBook {
   // older jobs; otherwise the oldest beyond kWindow is retired.
   JobRef add(uint32_t link_id, NotifyParams params, const Bytes& extranonce1, uint32_t extranonce2_size,
              double pool_difficulty);
-  // Parses a miner's job id and returns the live entry, or null (stale).
+  // Parses a miner's job id (any variant) and returns the live entry, or null (stale).
   JobEntry* find(std::string_view job_id);
   JobEntry* find(uint64_t seq);
   JobRef latest(uint32_t link_id) const;

@@ -1,5 +1,6 @@
 #include "protocol/stratum_codec.h"
 
+#include <cctype>
 #include <cstring>
 
 #include "protocol/json_writer.h"
@@ -503,11 +504,22 @@ void write_notify(std::string& out, std::string_view job_id, const NotifyParams&
   out += clean_jobs ? ",true]}\n" : ",false]}\n";
 }
 
-void write_reconnect(std::string& out, std::string_view host, uint16_t port, uint32_t wait_seconds) {
+bool reconnect_port_as_string(std::string_view agent) {
+  std::string a;
+  for (char c : agent.substr(0, 32)) a.push_back(char(std::tolower(static_cast<unsigned char>(c))));
+  for (std::string_view p : {"cgminer", "bmminer", "sgminer", "bfgminer", "antminer"})
+    if (a.rfind(p, 0) == 0) return true;
+  return false;
+}
+
+void write_reconnect(std::string& out, std::string_view host, uint16_t port, uint32_t wait_seconds,
+                     bool port_as_string) {
   out += "{\"id\":null,\"method\":\"client.reconnect\",\"params\":[";
   json_append_string(out, host);
   out.push_back(',');
+  if (port_as_string) out.push_back('"');
   json_append_uint(out, port);
+  if (port_as_string) out.push_back('"');
   out.push_back(',');
   json_append_uint(out, wait_seconds);
   out += "]}\n";

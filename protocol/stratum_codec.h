@@ -145,7 +145,15 @@ void write_set_difficulty(std::string& out, double difficulty);
 void write_set_version_mask(std::string& out, uint32_t mask);
 void write_set_extranonce(std::string& out, std::span<const uint8_t> extranonce1, uint32_t extranonce2_size);
 void write_notify(std::string& out, std::string_view job_id, const NotifyParams& job, bool clean_jobs);
-void write_reconnect(std::string& out, std::string_view host, uint16_t port, uint32_t wait_seconds);
+// `port_as_string`: the port as a JSON string, which cgminer-lineage firmware
+// needs (it reads only a string port and keeps its own otherwise); minerd
+// and cpuminer-opt read either.
+// Whether firmware with this mining.subscribe agent reads client.reconnect's
+// port only as a string: cgminer and what is built on it (bmminer, sgminer,
+// bfgminer, Antminer stock firmware).
+bool reconnect_port_as_string(std::string_view agent);
+void write_reconnect(std::string& out, std::string_view host, uint16_t port, uint32_t wait_seconds,
+                     bool port_as_string = false);
 void write_show_message(std::string& out, std::string_view message);
 void write_get_version_result(std::string& out, const RpcId& id, std::string_view version);
 

@@ -152,26 +152,6 @@ TEST_CASE("prefix allocator: capacity, quarantine until the next clean job") {
   CHECK(choose_prefix_bytes(3, 6, 4, 4096) == 2);    // configured, but capped by the minimum
 }
 
-TEST_CASE("vardiff: fast shares raise, silence lowers, suggestions set a floor") {
-  VardiffConfig cfg{16, 1, 1 << 20, 10};
-  Vardiff v(cfg, 0);
-  CHECK(v.difficulty() == 16);
-  std::optional<double> d;
-  for (int i = 0; i < 12; ++i) d = v.on_share(1 + i * 0.1);  // 12 shares in ~2 s: far too many
-  REQUIRE(d);
-  CHECK(*d == doctest::Approx(64));  // capped at 4x a step
-  CHECK_FALSE(v.on_tick(30));
-  d = v.on_tick(200);  // silent for minutes
-  REQUIRE(d);
-  CHECK(*d < 64);
-  Vardiff s(cfg, 0);
-  CHECK(s.suggest(100, 0) == 100);
-  CHECK(s.suggest(1e9, 0) == 1 << 20);
-  s.suggest(50, 0);
-  for (double t = 60; t < 2000; t += 60) s.on_tick(t);
-  CHECK(s.difficulty() == 50);  // never under the miner's own suggestion
-}
-
 TEST_CASE("job book: gateway ids, clean jobs retire a connection's older jobs") {
   JobBook book(Algorithm::kScrypt);
   NotifyParams n;
