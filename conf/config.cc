@@ -168,7 +168,7 @@ void load_listeners(const Reader& r, const YAML::Node& n, Config& c) {
   for (size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& l = n[i];
     std::string path = "listeners[" + std::to_string(i) + "]";
-    r.only_keys(l, path, {"name", "bind", "tls", "profile"});
+    r.only_keys(l, path, {"name", "bind", "tls", "profile", "advertise"});
     Listener out;
     if (!l["name"]) r.fail(l, path + ".name", "is required");
     out.name = r.str(l["name"], path + ".name");
@@ -178,6 +178,14 @@ void load_listeners(const Reader& r, const YAML::Node& n, Config& c) {
     auto ep = parse_endpoint(bind);
     if (!ep) r.fail(l["bind"], path + ".bind", "must be host:port, got '" + bind + "'");
     out.bind = *ep;
+    if (l["advertise"]) {
+      std::string adv = r.str(l["advertise"], path + ".advertise");
+      auto a = parse_endpoint(adv);
+      if (!a || a->host.empty() || a->port == 0 || a->host == "0.0.0.0" || a->host == "::")
+        r.fail(l["advertise"], path + ".advertise",
+               "must be the host:port miners use to reach this listener (not a wildcard, port not 0), got '" + adv + "'");
+      out.advertise = *a;
+    }
     if (l["tls"]) {
       r.only_keys(l["tls"], path + ".tls", {"cert", "key"});
       if (!l["tls"]["cert"] || !l["tls"]["key"]) r.fail(l["tls"], path + ".tls", "needs both cert and key");
@@ -605,7 +613,8 @@ Config load_root(const YAML::Node& root, const std::string& source) {
     r.only_keys(f, "failover", {"connect_timeout_seconds", "job_timeout_seconds", "submit_timeout_seconds",
                                 "max_malformed", "max_reject_ratio", "failures_to_open",
                                 "backoff_initial_seconds", "backoff_max_seconds", "failback_after_seconds",
-                                "warm_standby", "reconnect_spread_seconds", "follow_reconnect_to_other_hosts"});
+                                "warm_standby", "reconnect_spread_seconds", "reconnect_grace_seconds",
+                                "follow_reconnect_to_other_hosts"});
     auto& fo = c.failover;
     for (auto [key, out] : {std::pair{"connect_timeout_seconds", &fo.connect_timeout_seconds},
                             std::pair{"job_timeout_seconds", &fo.job_timeout_seconds},
@@ -613,7 +622,8 @@ Config load_root(const YAML::Node& root, const std::string& source) {
                             std::pair{"backoff_initial_seconds", &fo.backoff_initial_seconds},
                             std::pair{"backoff_max_seconds", &fo.backoff_max_seconds},
                             std::pair{"failback_after_seconds", &fo.failback_after_seconds},
-                            std::pair{"reconnect_spread_seconds", &fo.reconnect_spread_seconds}})
+                            std::pair{"reconnect_spread_seconds", &fo.reconnect_spread_seconds},
+                            std::pair{"reconnect_grace_seconds", &fo.reconnect_grace_seconds}})
       r.positive(f, "failover", key, *out);
     r.in_range(f, "failover", "max_malformed", 1, 1000, fo.max_malformed);
     if (f["max_reject_ratio"]) {

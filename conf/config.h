@@ -46,6 +46,9 @@ struct Listener {
   // "file:line: path" for the error if no profile has that name.
   std::string profile;
   std::string profile_where;
+  // The host:port miners use to reach this listener (NAT, a load balancer),
+  // named in client.reconnect; none: the address a miner connected to.
+  std::optional<Endpoint> advertise;
 };
 
 enum class PoolScheme { kTcp, kSsl, kTest };
@@ -101,6 +104,9 @@ struct Failover {
   double failback_after_seconds = 60;   // healthy this long before miners go back
   bool warm_standby = true;             // keep the next pool subscribed
   double reconnect_spread_seconds = 3;  // client.reconnect waits spread over this
+  // A miner still connected this long after its client.reconnect wait is
+  // closed (every firmware reconnects at once after a close).
+  double reconnect_grace_seconds = 2;
   // A pool's client.reconnect to another host is refused unless allowed.
   bool follow_reconnect_to_other_hosts = false;
 };

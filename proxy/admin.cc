@@ -176,6 +176,8 @@ std::string pools_json(const Snapshot& s) {
     kv(o, "accepted", p.accepted);
     kv(o, "rejected", p.rejected);
     kv(o, "accepted_difficulty", p.accepted_difficulty);
+    kv(o, "credited_difficulty", p.accepted_difficulty);
+    kv(o, "hashgate_accepted_difficulty", p.hashgate_accepted_difficulty);
     kv(o, "hashrate", p.hashrate);
     o += "}";
   }
@@ -350,6 +352,17 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
   for (const PoolSnapshot& p : s.pools) {
     add(f, double(p.accepted), {{"pool", p.name}, {"result", "accepted"}});
     add(f, double(p.rejected), {{"pool", p.name}, {"result", "rejected"}});
+  }
+  fams.push_back(std::move(f));
+  // What a pool paid for beside what hashgate accepted for its jobs: a
+  // session mining above the pool's difficulty makes the first smaller.
+  f = family("hashgate_pool_difficulty_total",
+             "Share difficulty per pool: credited by the pool (its difficulty per accepted share) and accepted by "
+             "hashgate (session difficulty)",
+             MetricType::Counter);
+  for (const PoolSnapshot& p : s.pools) {
+    add(f, p.accepted_difficulty, {{"pool", p.name}, {"counted_by", "pool_credited"}});
+    add(f, p.hashgate_accepted_difficulty, {{"pool", p.name}, {"counted_by", "hashgate_accepted"}});
   }
   fams.push_back(std::move(f));
 

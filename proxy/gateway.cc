@@ -20,6 +20,7 @@
 #include "hashing/sha256.h"
 #include "protocol/http_connect.h"
 #include "proxy/log.h"
+#include "proxy/reconnect_target.h"
 
 namespace hashgate {
 namespace {
@@ -107,6 +108,28 @@ double mono_now() {
 
 // Hashes a share of difficulty 1 stands for: 2^32 for sha256d; scrypt's
 // difficulty 1 is 65536 times easier.
+// The local address of a miner's connection: what it connected to.
+std::optional<conf::Endpoint> local_endpoint(uv_tcp_t* tcp) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
+  char host[INET6_ADDRSTRLEN] = {};
+  conf::Endpoint e;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    uv_ip4_name(a, host, sizeof host);
+    e.port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(a, host, sizeof host);
+    e.port = ntohs(a->sin6_port);
+  } else {
+    return std::nullopt;
+  }
+  e.host = host;
+  return e;
+}
+
 double hashes_per_difficulty(Algorithm a) { return a == Algorithm::kScrypt ? 65536.0 : 4294967296.0; }
 
 struct MinerWrite {
@@ -123,6 +146,10 @@ struct Gateway::PoolState {
   const conf::Pool* cfg = nullptr;
   conf::Endpoint endpoint;      // where to connect: the config's, or where the pool sent us
   double accepted_difficulty = 0;  // pool-accepted, for the weight split and the summary
+  // Shares accepted by hashgate on this pool's jobs, at the session difficulty
+  // (beside accepted_difficulty, what the pool credited: equal when no
+  // session mines above the pool's difficulty).
+  double hashgate_accepted_difficulty = 0;
   double window_accepted = 0;      // since the last rebalance
   double not_before = 0;        // a pool's client.reconnect asked us to wait
   std::unique_ptr<TestPool> test_pool;
@@ -198,6 +225,8 @@ struct Gateway::Link final : TransportOwner {
   std::unique_ptr<UpstreamSession> session;
   std::optional<PrefixAllocator> prefixes;
   std::vector<uint64_t> waiting;            // sessions waiting for the subscription
+  std::vector<uint64_t> movers;             // subscribed sessions moving here once it has a job
+  double retire_at = 0;                     // a drained connection (planned move) closes then
   std::unordered_set<uint64_t> sessions;    // bound sessions
   uint64_t owner_session = 0;               // passthrough: the one miner
   std::optional<PoolState::Resumable> resuming;  // the subscription this connection asked back
@@ -703,6 +732,14 @@ void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams&
 
 void Gateway::authorize_miner(Miner* m, const RpcId& id, const std::string& user, bool ok, std::string_view message) {
   const size_t before = m->session->workers().size();
+  if (ok && before == 0) {
+    // A worker that reconnects starts where it settled last time, not at
+    // vardiff.initial (a fast miner would flood at it).
+    if (auto it = worker_ids_.find(std::string_view(user)); it != worker_ids_.end()) {
+      const double d = row(it->second).settled_difficulty;
+      if (d > 0) m->session->resume_difficulty(d, now());
+    }
+  }
   m->session->authorize_result(id, user, ok, message);
   // Sessions per worker are counted as workers join and leave, so that the
   // once-a-second snapshot does not walk every session.
@@ -824,6 +861,13 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
   }
   ++st.accepted;
   st.accepted_difficulty += work.difficulty;
+  if (m) {
+    // A valid share is the miner's job, never abuse: it gives back the
+    // message it cost (limits.messages_per_second stays for everything else).
+    m->msg_tokens = std::min(cfg_.limits.messages_per_second * 5, m->msg_tokens + 1);
+  }
+  if (auto it = links_.find(work.job->link_id); it != links_.end())
+    pools_[it->second->pool]->hashgate_accepted_difficulty += work.difficulty;
   st.last_share_unix = unix_now();
   st.rate.add(now(), work.difficulty);
   total_rate_.add(now(), work.difficulty);
@@ -1048,8 +1092,10 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
       .kv("peer", m->peer)
       .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
       .kv("reason", reason);
-  for (uint32_t w : m->worker_ids)
+  for (uint32_t w : m->worker_ids) {
     if (row(w).sessions) --stats(w).sessions;
+    if (m->session->difficulty_settled()) stats(w).settled_difficulty = m->session->difficulty();
+  }
   release_binding(m);
   orphans_.erase(m->session->id());
   miners_.erase(m->session->id());
@@ -1310,6 +1356,15 @@ void Gateway::check_link_timeouts() {
   if (stopping_) return;
   std::vector<std::pair<Link*, std::string>> failed;
   const double t = now();
+  std::vector<Link*> drained;
+  for (auto& [id, l] : links_)
+    if (l->retire_at > 0 && t >= l->retire_at && l->sessions.empty() && l->session->pending_submits() == 0)
+      drained.push_back(l);
+  for (Link* l : drained) {
+    log::info("pool_connection_closed").kv("pool", pools_[l->pool]->cfg->name).kv("link", l->id)
+        .kv("reason", "drained after a planned move");
+    dispose_link(l);
+  }
   for (auto& [id, l] : links_) {
     if (l->dead) continue;
     if (l->last_job_at == 0 && t - l->opened_at > cfg_.failover.connect_timeout_seconds) {
@@ -1382,6 +1437,7 @@ void Gateway::follow_reconnect(Link* l, const ReconnectParams& r) {
   // A planned move, not a failure: the breaker is not charged. Sessions go
   // to another ready connection (the warm standby) or wait for the new one.
   std::vector<uint64_t> bound(l->sessions.begin(), l->sessions.end());
+  bound.insert(bound.end(), l->movers.begin(), l->movers.end());
   dispose_link(l);
   maintain_links();
   rehome(bound, false);
@@ -1424,9 +1480,7 @@ void Gateway::move_session(Miner* m) {
   }
   m->held_until = 0;
   auto pool = serving_pool();
-  if (pool) pool = weighted_pick(*pool, m->session->difficulty());
-  Link* l = pool ? ready_link(*pool, true) : nullptr;
-  if (!l) {
+  if (!pool) {
     orphans_.insert(sid);  // retried every tick until a pool is usable
     return;
   }
@@ -1436,17 +1490,66 @@ void Gateway::move_session(Miner* m) {
     return;
   }
   if (can_move_in_place(m)) {
+    pool = weighted_pick(*pool, m->session->difficulty());
+    Link* l = ready_link(*pool, true);
+    if (!l) {
+      // Every ready connection is full: the session gets a slot on a new
+      // one, exactly as a new miner would (17.1: they waited forever).
+      await_link(*pool, m);
+      return;
+    }
     place_session(l, m, *l->prefixes->allocate(), true);
     log::info("miner_moved").kv("session", sid).kv("peer", m->peer).kv("pool", pools_[l->pool]->cfg->name)
         .kv("how", "set_extranonce");
     return;
   }
+  // A reconnecting miner needs no slot here: it comes back as a new miner.
   // Paced and jittered so a whole farm does not reconnect in the same instant.
   uint32_t wait = uint32_t(double(random_u64() % 1000) / 1000.0 * cfg_.failover.reconnect_spread_seconds);
-  m->session->send_reconnect("", 0, wait);
-  m->close_at = now() + wait + 5;
+  send_move(m, *pool, wait);
+}
+
+void Gateway::send_move(Miner* m, size_t pool, uint32_t wait) {
+  std::optional<conf::Endpoint> pool_ep;
+  if (pools_[pool]->cfg->scheme != conf::PoolScheme::kTest) pool_ep = pools_[pool]->cfg->endpoint;
+  const auto to = reconnect_target(m->tunneled, pool_ep, m->listener ? m->listener->cfg->advertise : std::nullopt,
+                                   local_endpoint(&m->tcp));
+  if (!to) return close_miner(m, "moved: no address to reconnect to", "moved");
+  m->session->send_reconnect(to->host, to->port, wait);
+  m->close_at = reconnect_deadline(now(), wait, cfg_.failover.reconnect_grace_seconds);
   flush(m);
-  log::info("miner_moved").kv("session", sid).kv("peer", m->peer).kv("how", "client.reconnect").kv("wait", wait);
+  log::info("miner_moved").kv("session", m->session->id()).kv("peer", m->peer).kv("pool", pools_[pool]->cfg->name)
+      .kv("how", "client.reconnect").kv("to", conf::Endpoint{to->host, to->port}.to_string()).kv("wait", wait);
+}
+
+void Gateway::await_link(size_t pool, Miner* m) {
+  // Joins a connection of the pool still being set up while its expected
+  // room lasts, or opens one. The estimate is the configured room until the
+  // pool's subscription says how many prefixes it really has; whoever does
+  // not fit when it is ready is placed again (take_movers).
+  Link* target = nullptr;
+  for (auto& [id, l] : links_) {
+    if (l->dead || l->pool != pool || l->owner_session || link_ready(l)) continue;
+    const uint64_t room = l->prefixes ? l->prefixes->capacity() : cfg_.aggregation.sessions_per_upstream;
+    if (l->sessions.size() + l->waiting.size() + l->movers.size() < room) {
+      target = l;
+      break;
+    }
+  }
+  if (!target) {
+    pools_[pool]->breaker.on_attempt(now());
+    target = open_link(pool, 0);
+    log::info("pool_link_added").kv("pool", pools_[pool]->cfg->name).kv("link", target->id)
+        .kv("reason", "moved sessions need room");
+  }
+  target->movers.push_back(m->session->id());
+}
+
+void Gateway::take_movers(Link* l) {
+  std::vector<uint64_t> movers;
+  movers.swap(l->movers);
+  for (uint64_t sid : movers)
+    if (auto it = miners_.find(sid); it != miners_.end() && !it->second->link_id) move_session(it->second);
 }
 
 Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
@@ -1550,7 +1653,8 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       }
       break;
     case UpstreamEventKind::kJob: {
-      if (l->last_job_at == 0) ps.breaker.on_success(now());
+      const bool first_job = l->last_job_at == 0;
+      if (first_job) ps.breaker.on_success(now());
       l->last_job_at = now();
       const auto& sub = l->session->subscription();
       JobRef job = jobs_.add(l->id, std::move(ev.notify), sub.extranonce1, sub.extranonce2_size, l->session->difficulty());
@@ -1570,6 +1674,7 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       for (Miner* m : unstaged_) flush(m);
       unstaged_.clear();
       job_fanout_.observe(double(uv_hrtime() - t0) / 1e9);
+      if (first_job && !l->movers.empty()) take_movers(l);  // ready now: the sessions waiting to move in
       break;
     }
     case UpstreamEventKind::kDifficulty:
@@ -1763,6 +1868,8 @@ void Gateway::link_lost(Link* l, const std::string& reason, Loss kind) {
   std::vector<uint64_t> bound(l->sessions.begin(), l->sessions.end());
   std::vector<uint64_t> waiting;
   waiting.swap(l->waiting);
+  std::vector<uint64_t> movers;
+  movers.swap(l->movers);
   const bool passthrough = l->owner_session != 0;
   const SubscribeResult& sub = l->session->subscription();
   if (l->resuming) release_held(l->pool);  // the resume attempt itself failed
@@ -1796,6 +1903,8 @@ void Gateway::link_lost(Link* l, const std::string& reason, Loss kind) {
     mit->second->link_id = 0;
     assign_upstream(mit->second);
   }
+  for (uint64_t sid : movers)
+    if (auto mit = miners_.find(sid); mit != miners_.end() && !mit->second->link_id) move_session(mit->second);
 }
 
 void Gateway::dispose_link(Link* l) {
@@ -1822,8 +1931,10 @@ void Gateway::on_tick() {
   std::vector<Miner*> overdue;
   std::vector<std::pair<Miner*, std::string>> slow, idle;
   const auto& lim = cfg_.limits;
+  std::vector<Miner*> retargeted;
   for (auto& [id, m] : miners_) {
     m->session->on_tick(t);
+    if (m->session->has_output()) retargeted.push_back(m);  // vardiff sent a new difficulty
     if (m->close_at > 0 && t >= m->close_at) {
       overdue.push_back(m);
     } else if (!m->session->subscribed() && t - m->connected_at > lim.subscribe_timeout_seconds) {
@@ -1834,6 +1945,7 @@ void Gateway::on_tick() {
       idle.emplace_back(m, "idle for " + std::to_string(int(lim.idle_timeout_seconds)) + " s");
     }
   }
+  for (Miner* m : retargeted) flush(m);
   // Told to reconnect and still here: the last resort.
   for (Miner* m : overdue) close_miner(m, "did not follow client.reconnect", "reconnect_ignored");
   for (auto& [m, why] : slow) {
@@ -1914,6 +2026,7 @@ void Gateway::publish_snapshot() {
     p.accepted = ps.accepted;
     p.rejected = ps.rejected;
     p.accepted_difficulty = ps.accepted_difficulty;
+    p.hashgate_accepted_difficulty = ps.hashgate_accepted_difficulty;
     p.hashrate = ps.rate.per_second(t) * hpd;
     s->sessions_by_pool[p.name] = p.sessions;
     s->pools.push_back(std::move(p));
@@ -1987,19 +2100,45 @@ void Gateway::set_pool_enabled(size_t pool, bool enabled) {
   if (ps.enabled == enabled || stopping_) return;
   ps.enabled = enabled;
   log::warn(enabled ? "pool_enabled" : "pool_disabled").kv("pool", ps.cfg->name).kv("by", "admin api");
-  if (!enabled) vacate_pool(pool, "disabled");
+  if (!enabled) vacate_pool(pool, "disabled", true);
+  if (enabled)
+    for (auto& [id, l] : links_)
+      if (l->pool == pool) l->retire_at = 0;  // still draining: kept
   serving_pool();
   maintain_links();
 }
 
-void Gateway::vacate_pool(size_t pool, const char* why) {
+void Gateway::vacate_pool(size_t pool, const char* why, bool drain) {
   std::vector<Link*> ls;
   for (auto& [id, l] : links_)
     if (l->pool == pool) ls.push_back(l);
   std::vector<uint64_t> bound, passthrough_bound, waiting;
+  if (drain) {
+    // A planned move: the pool still works, so its connections stay until
+    // the miners have moved, answering and forwarding the shares of the
+    // jobs they leave (retired in check_link_timeouts).
+    const double until = now() + cfg_.failover.reconnect_spread_seconds + cfg_.failover.reconnect_grace_seconds + 2;
+    std::vector<Miner*> movers;
+    for (Link* l : ls) {
+      if (l->owner_session) continue;  // passthrough: the miner's own connection, closed below
+      for (uint64_t sid : l->sessions)
+        if (auto it = miners_.find(sid); it != miners_.end()) movers.push_back(it->second);
+      bound.insert(bound.end(), l->movers.begin(), l->movers.end());
+      l->movers.clear();
+      l->retire_at = until;
+    }
+    ls.erase(std::remove_if(ls.begin(), ls.end(), [](Link* l) { return !l->owner_session; }), ls.end());
+    if (active_pool_ == pool) serving_pool();
+    maintain_links();
+    for (Miner* m : movers) {
+      unbind_miner(m);
+      move_session(m);
+    }
+  }
   for (Link* l : ls) {
     auto& into = l->owner_session ? passthrough_bound : bound;
     into.insert(into.end(), l->sessions.begin(), l->sessions.end());
+    bound.insert(bound.end(), l->movers.begin(), l->movers.end());
     waiting.insert(waiting.end(), l->waiting.begin(), l->waiting.end());
     l->waiting.clear();
     log::info("pool_connection_closed").kv("pool", pools_[pool]->cfg->name).kv("link", l->id).kv("reason", why);
@@ -2160,8 +2299,10 @@ void Gateway::stop(const char* why) {
   drain_deadline_ = now() + cfg_.admin.drain_seconds;
   for (auto& [id, m] : miners_) {
     if (!m->session->subscribed()) continue;
+    const auto to = reconnect_target(false, std::nullopt, m->listener ? m->listener->cfg->advertise : std::nullopt,
+                                     local_endpoint(&m->tcp));
     m->close_at = 0;
-    m->session->send_reconnect("", 0, 0);
+    m->session->send_reconnect(to ? to->host : "", to ? to->port : 0, 0);
     flush(m);
   }
   log::info("drain_started").kv("miners", uint64_t(miners_.size())).kv("seconds", cfg_.admin.drain_seconds);

@@ -132,6 +132,14 @@ class Gateway {
   // in place (set_extranonce) when it subscribed to extranonce changes,
   // otherwise by client.reconnect; without a usable pool it waits.
   void move_session(Miner* m);
+  // A moving session that found no room on the pool's ready connections
+  // waits for one being set up (opened if none has room): take_movers
+  // places it when that connection has its first job.
+  void await_link(size_t pool, Miner* m);
+  // client.reconnect to an address that brings `m` to `pool` (reconnect_target.h),
+  // and a close if it is still here after `wait` and the grace.
+  void send_move(Miner* m, size_t pool, uint32_t wait);
+  void take_movers(Link* l);
   // Moved by mining.set_extranonce: subscribed to it, and not known to ignore it.
   bool can_move_in_place(const Miner* m) const;
   void note_share_after_move(Miner* m, bool good);
@@ -181,7 +189,9 @@ class Gateway {
   void run_commands();
   void set_pool_enabled(size_t pool, bool enabled);
   // Moves every session off the pool's connections and closes them (no breaker charge).
-  void vacate_pool(size_t pool, const char* why);
+  // `drain`: a planned move (admin disable): the connections stay a few
+  // seconds for the shares of the jobs the miners leave.
+  void vacate_pool(size_t pool, const char* why, bool drain = false);
   void end_drain();
   void maybe_finish_stop();
   void log_summary();

@@ -63,7 +63,8 @@ struct PoolSnapshot {
   uint64_t sessions = 0;
   uint64_t accepted = 0;
   uint64_t rejected = 0;
-  double accepted_difficulty = 0;
+  double accepted_difficulty = 0;  // credited by the pool: its difficulty per accepted share
+  double hashgate_accepted_difficulty = 0;  // accepted by hashgate on this pool's jobs, at session difficulty
   double hashrate = 0;  // hashes per second, from pool-accepted difficulty
 };
 
@@ -88,6 +89,7 @@ struct WorkerCounters {
 struct WorkerStats : WorkerCounters {
   RateEstimator rate;     // accepted difficulty per second
   uint64_t sessions = 0;  // sessions that authorized this worker, counted as they come and go
+  double settled_difficulty = 0;  // where its vardiff settled last: a reconnect starts there
 };
 
 // Workers in the order hashgate first saw them, in chunks of rows. The loop

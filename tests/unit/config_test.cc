@@ -195,3 +195,20 @@ TEST_CASE("hardware boards") {
   CHECK(error_of(tls_only).find("hardware.boards: boards connect to a plain (non-TLS) Stratum listener") !=
         std::string::npos);
 }
+
+TEST_CASE("listeners[].advertise and failover.reconnect_grace_seconds") {
+  const std::string pools = "pools: [{name: p, url: 'stratum+tcp://h:1', user: u}]\n";
+  Config c = load_string("listeners:\n  - name: a\n    bind: 0.0.0.0:3333\n    advertise: stratum.farm.example:443\n" +
+                             pools + "failover: {reconnect_grace_seconds: 4}\n",
+                         "t.yaml");
+  REQUIRE(c.listeners[0].advertise.has_value());
+  CHECK(c.listeners[0].advertise->host == "stratum.farm.example");
+  CHECK(c.listeners[0].advertise->port == 443);
+  CHECK(c.failover.reconnect_grace_seconds == 4);
+  CHECK_FALSE(load_string("listeners: [{name: a, bind: '0.0.0.0:1'}]\n" + pools, "t.yaml").listeners[0].advertise);
+  for (const char* bad : {"0.0.0.0:3333", "host:0", "nope"}) {
+    std::string e = error_of("listeners:\n  - name: a\n    bind: 0.0.0.0:3333\n    advertise: '" + std::string(bad) +
+                             "'\n" + pools);
+    CHECK_MESSAGE(e.find("t.yaml:4: listeners[0].advertise: must be the host:port miners use") == 0, e);
+  }
+}
