@@ -101,8 +101,11 @@ def aggregate_scenario(hashgate, algorithm, miner_diff, pool_diff, count, shares
                        extra_config=None, pool_args=()):
     config = {"vardiff": fixed_vardiff(miner_diff), "aggregation": {"mode": mode}}
     config.update(extra_config or {})
+    # Jobs wait for shares too (--shares-per-job): a busy machine slows the
+    # miners, and then the jobs, so the shares a test needs never go stale.
     scn = Scenario(hashgate, algorithm, pool_args=["--difficulty", str(pool_diff), "--job-interval", "3",
-                                                   "--clean-every", "2"] + list(pool_args), config=config)
+                                                   "--clean-every", "2", "--shares-per-job", "10"] + list(pool_args),
+                   config=config)
     try:
         miners = scn.miners(count, shares, *extra_miner)
         evs, pool = scn.finish()

@@ -325,8 +325,11 @@ def test_weights_70_30(hashgate):
     1 %, and 5 % is over five of those. (At 4e-6 the pools saw ~450 shares,
     noise 2.2 %, and a fair split once landed at 75 %.)"""
     d = tempfile.mkdtemp(prefix="hashgate-weights-")
-    a, a_port = start_pool("a", 0, os.path.join(d, "a.json"), extra=("--difficulty", "1e-6"))
-    b, b_port = start_pool("b", 0, os.path.join(d, "b.json"), extra=("--difficulty", "1e-6"))
+    # Counted in shares, not seconds: every miner finds 50 (2,000 in all), and
+    # jobs wait for shares too, so a busy machine slows the test but cannot
+    # starve it of shares.
+    a, a_port = start_pool("a", 0, os.path.join(d, "a.json"), extra=("--difficulty", "1e-6", "--shares-per-job", "10"))
+    b, b_port = start_pool("b", 0, os.path.join(d, "b.json"), extra=("--difficulty", "1e-6", "--shares-per-job", "5"))
     cfg = {
         "algorithm": "sha256d",
         "listeners": [{"name": "stratum", "bind": "127.0.0.1:0"}],
@@ -351,8 +354,8 @@ def test_weights_70_30(hashgate):
                          and json.loads(l).get("pool") == n)
         time.sleep(1.0)  # both have a job: both are ready
         r = subprocess.run([PY, os.path.join(SUPPORT, "sim_miner.py"), "--port", str(port), "--count", "40",
-                            "--algorithm", "sha256d", "--duration", "20", "--extranonce-subscribe",
-                            "--report", os.path.join(d, "m.json")], capture_output=True, text=True, timeout=120)
+                            "--algorithm", "sha256d", "--shares", "50", "--extranonce-subscribe", "--timeout", "240",
+                            "--report", os.path.join(d, "m.json")], capture_output=True, text=True, timeout=300)
         check(r.returncode == 0, "sim_miner failed: %s" % r.stderr[-1500:])
         check(gw.stop() == 0, "hashgate did not exit 0")
     finally:

@@ -48,6 +48,7 @@ class Pool:
         self.events = []
         self.extranonce2_size = args.extranonce2_size  # for new connections (--set-extranonce-size changes it)
         self.difficulty = args.difficulty  # for jobs issued from now on (--difficulty-at changes it)
+        self.accepted_at_job = 0
 
     def make_job(self, clean):
         if clean:
@@ -102,6 +103,11 @@ class Pool:
         n = 0
         while True:
             await asyncio.sleep(self.args.job_interval)
+            # Paced by work as well as by time: on a slow (busy) machine jobs
+            # come as slowly as the shares, so none goes stale for slowness.
+            while self.counts["accepted"] - self.accepted_at_job < self.args.shares_per_job:
+                await asyncio.sleep(0.05)
+            self.accepted_at_job = self.counts["accepted"]
             if self.faulty():
                 if self.args.fault == "garbage":
                     for c in list(self.conns):
@@ -333,6 +339,8 @@ async def main():
     p.add_argument("--version-mask", default="1fffe000", help="mask granted to version rolling; empty: none")
     p.add_argument("--nbits", default=None, help="network target (compact); default makes blocks rare")
     p.add_argument("--job-interval", type=float, default=5)
+    p.add_argument("--shares-per-job", type=int, default=0,
+                   help="a new job also waits until this many shares were accepted since the last one")
     p.add_argument("--clean-every", type=int, default=3, help="every Nth new job is clean (0: never)")
     p.add_argument("--stale-grace", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=1)
