@@ -578,12 +578,54 @@ static int thread_count(Reader& r, const YAML::Node& n, const std::string& key, 
   return int(v);
 }
 
+void load_ledger(const Reader& r, const YAML::Node& n, Ledger& out) {
+  r.only_keys(n, "ledger", {"backend", "path", "url", "url_file", "instance", "flush_seconds", "retention",
+                            "queue_rows"});
+  // A ledger section without a backend means the embedded one.
+  out.backend = n["backend"] ? r.str(n["backend"], "ledger.backend") : "sqlite";
+  if (out.backend != "sqlite" && out.backend != "postgres" && out.backend != "off")
+    r.fail(n["backend"], "ledger.backend", "must be sqlite, postgres or off, got '" + out.backend + "'");
+  if (n["path"]) {
+    out.path = r.str(n["path"], "ledger.path");
+    if (out.path.empty()) r.fail(n["path"], "ledger.path", "must not be empty");
+  }
+  if (n["url"] && n["url_file"]) r.fail(n["url_file"], "ledger.url_file", "give url or url_file, not both");
+  if (n["url"]) out.url = r.str(n["url"], "ledger.url");
+  if (n["url_file"]) {
+    std::string file = r.str(n["url_file"], "ledger.url_file");
+    std::ifstream in(file);
+    if (!in) r.fail(n["url_file"], "ledger.url_file", "cannot read '" + file + "'");
+    std::getline(in, out.url);
+    while (!out.url.empty() && std::isspace(static_cast<unsigned char>(out.url.back()))) out.url.pop_back();
+  }
+  if (out.backend == "postgres" && out.url.empty())
+    r.fail(n, "ledger.url", "is required for the postgres backend (a URI like postgresql://user@host/db)");
+  if (out.backend == "postgres" && out.url.rfind("postgresql://", 0) != 0 && out.url.rfind("postgres://", 0) != 0)
+    r.fail(n["url"] ? n["url"] : n["url_file"], n["url"] ? "ledger.url" : "ledger.url_file",
+           "must start with postgresql://");
+  if (n["instance"]) {
+    out.instance = r.str(n["instance"], "ledger.instance");
+    if (out.instance.empty() || out.instance.size() > 64)
+      r.fail(n["instance"], "ledger.instance", "must be 1..64 characters");
+  }
+  r.positive(n, "ledger", "flush_seconds", out.flush_seconds);
+  if (out.flush_seconds > 60) r.fail(n["flush_seconds"], "ledger.flush_seconds", "must be at most 60");
+  r.in_range(n, "ledger", "queue_rows", 100, 100000000, out.queue_rows);
+  if (const auto& rt = n["retention"]) {
+    r.only_keys(rt, "ledger.retention", {"minute_days", "hour_days"});
+    r.positive(rt, "ledger.retention", "minute_days", out.retention.minute_days);
+    r.positive(rt, "ledger.retention", "hour_days", out.retention.hour_days);
+    if (out.retention.hour_days < out.retention.minute_days)
+      r.fail(rt, "ledger.retention.hour_days", "must not be shorter than ledger.retention.minute_days");
+  }
+}
+
 Config load_root(const YAML::Node& root, const std::string& source) {
   Reader r(source);
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
   r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",
                          "hashing", "fanout", "limits", "bans", "http_connect", "admin", "logging", "hardware",
-                         "compatibility"});
+                         "compatibility", "ledger"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -753,6 +795,7 @@ Config load_root(const YAML::Node& root, const std::string& source) {
     }
   }
   if (const auto& h = root["hardware"]) load_hardware(r, h, c);
+  if (const auto& l = root["ledger"]) load_ledger(r, l, c.ledger);
   return c;
 }
 

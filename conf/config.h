@@ -166,6 +166,23 @@ struct Admin {
   double drain_seconds = 10;     // SIGTERM: how long miners get to leave after client.reconnect
 };
 
+// The share ledger (proxy/ledger.h): per-minute and per-hour rows per
+// worker and pool, written by a thread of its own. Off unless configured.
+struct LedgerRetention {
+  double minute_days = 7;   // minute rows older than this are deleted
+  double hour_days = 400;   // hourly rollups are kept longer
+};
+
+struct Ledger {
+  std::string backend = "off";  // sqlite | postgres | off
+  std::string path = "/var/lib/hashgate/ledger.db";  // sqlite: the file (its folder must exist)
+  std::string url;              // postgres: a libpq connection URI (url, url_file or $ENV)
+  std::string instance;         // tag on every row; empty: the host name
+  double flush_seconds = 1;     // a kill -9 loses at most this much
+  uint64_t queue_rows = 100000; // rows waiting for the database past this are dropped (counted, logged)
+  LedgerRetention retention;
+};
+
 struct Logging {
   std::string level = "info";
   std::string format = "text";
@@ -238,6 +255,7 @@ struct Config {
   HttpConnect http_connect;
   Admin admin;
   Logging logging;
+  Ledger ledger;
   Hardware hardware;
   Compatibility compatibility;
 };

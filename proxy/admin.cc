@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "protocol/json_writer.h"
+#include "proxy/admin_ledger.h"
 #include "proxy/dashboard.h"
 #include "proxy/log.h"
 
@@ -253,6 +254,9 @@ std::string workers_json(const Snapshot& s, size_t limit) {
   json_append_uint(o, all.size());
   o += ",\"workers\":[";
   auto w = by_trouble(s, all);
+  // Lifetime totals: what the ledger holds (as of its last flush), across restarts.
+  std::map<std::string, LedgerCounts> lifetime;
+  const bool with_lifetime = ledger_totals(s, lifetime);
   for (size_t i = 0; i < w.size() && i < limit; ++i) {
     const WorkerSnapshot& x = *w[i];
     if (i) o += ",";
@@ -274,6 +278,10 @@ std::string workers_json(const Snapshot& s, size_t limit) {
     kv(o, "accepted_difficulty", x.accepted_difficulty);
     kv(o, "last_share_unix", x.last_share_unix);
     kv(o, "last_share_age_seconds", x.last_share_unix > 0 ? s.published_unix - x.last_share_unix : -1.0);
+    if (with_lifetime) {
+      auto it = lifetime.find(x.name);
+      append_lifetime(o, it == lifetime.end() ? LedgerCounts{} : it->second);
+    }
     o += "}";
   }
   o += "]}";
@@ -473,6 +481,25 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
     for (auto* fam : {&fb_up, &fb_nonces, &fb_hw, &fb_shares, &fb_diff, &fb_rate, &fb_restarts, &fb_reopens, &fb_crc,
                       &fb_chips, &fb_freq})
       fams.push_back(std::move(*fam));
+  }
+
+  if (s.ledger.on) {
+    f = family("hashgate_ledger_queue_rows", "Ledger rows waiting for the database", MetricType::Gauge);
+    add(f, double(s.ledger.queue_rows));
+    fams.push_back(std::move(f));
+    f = family("hashgate_ledger_queue_limit_rows", "ledger.queue_rows: rows past this are dropped", MetricType::Gauge);
+    add(f, double(s.ledger.queue_limit));
+    fams.push_back(std::move(f));
+    f = family("hashgate_ledger_rows_total", "Ledger rows by outcome", MetricType::Counter);
+    add(f, double(s.ledger.written_rows), {{"result", "written"}});
+    add(f, double(s.ledger.dropped_rows), {{"result", "dropped"}});
+    fams.push_back(std::move(f));
+    f = family("hashgate_ledger_write_errors_total", "Failed ledger transactions (retried)", MetricType::Counter);
+    add(f, double(s.ledger.write_errors));
+    fams.push_back(std::move(f));
+    f = family("hashgate_ledger_up", "1 when the last ledger write worked", MetricType::Gauge);
+    add(f, s.ledger.healthy ? 1.0 : 0.0, {{"backend", s.ledger.backend}});
+    fams.push_back(std::move(f));
   }
 
   f = family("hashgate_config_reloads_total", "SIGHUP reloads by result", MetricType::Counter);

@@ -351,6 +351,7 @@ int Gateway::start(std::string& error) {
   log::info("fanout").kv("threads", helpers).kv("min_sessions", uint64_t(kFanoutMinParallel));
   for (auto& ps : pools_)
     if (!setup_pool_tls(*ps, error)) return UV_EINVAL;
+  if (!open_ledger(error)) return UV_EINVAL;
   for (const conf::Listener& l : cfg_.listeners) {
     auto* ls = new ListenerState;
     ls->gw = this;
@@ -666,10 +667,13 @@ void Gateway::drain_session_events(Miner* m) {
         // authorized it, else under the session's first worker: a peer
         // cannot make us keep counters for names it invents.
         WorkerStats* st = nullptr;
+        LedgerCounts* lc = nullptr;
         if (auto w = std::find(ws.begin(), ws.end(), ev.auth.user); w != ws.end()) {
           st = &stats(m->worker_ids[size_t(w - ws.begin())]);
+          lc = ledger_row(m->worker_ids[size_t(w - ws.begin())], m->link_id);
         } else if (!ws.empty()) {
           st = &stats(m->worker_ids.front());
+          lc = ledger_row(m->worker_ids.front(), m->link_id);
         }
         if (m->checking_move && ev.error.code != ErrorCode::kStaleJob && ev.error.code != ErrorCode::kDuplicateShare)
           note_share_after_move(m, false);
@@ -680,6 +684,13 @@ void Gateway::drain_session_events(Miner* m) {
             case ErrorCode::kStaleJob: ++st->rejected_stale; break;
             case ErrorCode::kDuplicateShare: ++st->rejected_duplicate; break;
             default: ++st->rejected_other; break;
+          }
+        }
+        if (lc) {
+          switch (ev.error.code) {
+            case ErrorCode::kStaleJob: ++lc->rejected_stale; break;
+            case ErrorCode::kDuplicateShare: ++lc->rejected_duplicate; break;
+            default: ++lc->rejected_other; break;
           }
         }
         log::debug("share_rejected")
@@ -745,7 +756,8 @@ void Gateway::authorize_miner(Miner* m, const RpcId& id, const std::string& user
   // once-a-second snapshot does not walk every session.
   if (m->session->workers().size() > before) {
     m->worker_ids.push_back(worker_id(m->session->workers().back()));
-    ++stats(m->worker_ids.back()).sessions;
+    if (stats(m->worker_ids.back()).sessions++ == 0) ++active_workers_;
+    ledger_workers_changed();
   }
 }
 
@@ -761,6 +773,11 @@ uint32_t Gateway::worker_id(const std::string& name) {
   slot = name;
   worker_ids_.emplace(std::string_view(slot), id);
   return id;
+}
+
+size_t Gateway::link_pool(uint32_t link_id) const {
+  auto it = links_.find(link_id);
+  return it == links_.end() ? active_pool_ : it->second->pool;
 }
 
 void Gateway::handle_share(Miner* m, ShareWork& work) {
@@ -853,9 +870,11 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
   }
   WorkerStats& st = stats(worker);
   const std::string& name = worker_name(worker);
+  LedgerCounts* lc = ledger_row(worker, work.job->link_id);
   if (!v.accepted) {
     ++st.rejected;
     ++st.rejected_low_difficulty;
+    if (lc) ++lc->rejected_low_difficulty;
     log::debug("share_rejected").kv("session", work.session_id).kv("worker", name).kv("code", 23).kv("reason", "low difficulty share");
     return;
   }
@@ -868,6 +887,11 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
   }
   if (auto it = links_.find(work.job->link_id); it != links_.end())
     pools_[it->second->pool]->hashgate_accepted_difficulty += work.difficulty;
+  if (lc) {
+    ++lc->accepted;
+    lc->accepted_difficulty += work.difficulty;
+    lc->blocks += v.block;
+  }
   st.last_share_unix = unix_now();
   st.rate.add(now(), work.difficulty);
   total_rate_.add(now(), work.difficulty);
@@ -879,6 +903,7 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
         .kv("job", work.job->id)
         .kv("pool_job", work.job->params.job_id)
         .kv("hash", hex_reversed(sha256d_header(work.header.data())));
+    ledger_block(worker, work);
   }
   if (v.forward || v.block) forward_share(work.session_id, worker, work, v.block);
 }
@@ -930,6 +955,10 @@ void Gateway::forward_share(uint64_t session_id, uint32_t worker, const ShareWor
                      std::span<const uint8_t>(work.upstream_extranonce2.data(), work.upstream_extranonce2_size),
                      work.ntime, work.nonce, work.version_bits, now());
   ++stats(worker).forwarded;
+  if (LedgerCounts* lc = ledger_row(worker, l->id)) {
+    ++lc->forwarded;
+    lc->forwarded_difficulty += work.job->pool_difficulty;
+  }
   flush(l);
 }
 
@@ -1093,7 +1122,7 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
       .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
       .kv("reason", reason);
   for (uint32_t w : m->worker_ids) {
-    if (row(w).sessions) --stats(w).sessions;
+    if (row(w).sessions && --stats(w).sessions == 0) --active_workers_;
     if (m->session->difficulty_settled()) stats(w).settled_difficulty = m->session->difficulty();
   }
   release_binding(m);
@@ -1226,6 +1255,7 @@ std::optional<size_t> Gateway::serving_pool() {
           .kv("to", pools_[p]->cfg->name);
       size_t old = active_pool_;
       active_pool_ = p;
+      if (old < pool_failovers_.size()) ++pool_failovers_[old];
       // Miners still on the old pool move now (failback) or already have.
       std::vector<Miner*> movers;
       for (auto& [id, l] : links_)
@@ -1243,6 +1273,7 @@ std::optional<size_t> Gateway::serving_pool() {
   for (size_t p : pool_order_) {
     if (p != active_pool_ && ready_link(p, false)) {
       log::warn("pool_failover").kv("from", pools_[active_pool_]->cfg->name).kv("to", pools_[p]->cfg->name);
+      if (active_pool_ < pool_failovers_.size()) ++pool_failovers_[active_pool_];
       active_pool_ = p;
       return p;
     }
@@ -1703,6 +1734,11 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       WorkerStats& st = stats(f.worker);
       ++(ev.ok ? ps.accepted : ps.rejected);
       if (ev.ok) ps.rate.add(now(), f.difficulty);
+      if (LedgerCounts* lc = ledger_row(f.worker, f.link_id)) {
+        ++(ev.ok ? lc->pool_accepted : lc->pool_rejected);
+        (ev.ok ? lc->pool_accepted_difficulty : lc->pool_rejected_difficulty) += f.difficulty;
+        if (f.block) ledger_verdict(ev.token, ev.ok);
+      }
       if (ev.ok) {
         ++st.pool_accepted;
         ps.accepted_difficulty += f.difficulty;
@@ -1921,6 +1957,7 @@ void Gateway::dispose_link(Link* l) {
 
 void Gateway::on_tick() {
   double t = now();
+  if (ledger_ && ledger_->due(unix_now())) flush_ledger();
   publish_snapshot();
   if (!lingering_.empty()) close_lingering();
   log::flush_suppressed();
@@ -2066,6 +2103,7 @@ void Gateway::publish_snapshot() {
   }
   s->hashrate_history = hashrate_history_;
   if (boards_) s->boards = boards_->snapshot();
+  ledger_snapshot(*s);
   snapshots_.store(std::move(s));
 }
 
@@ -2346,6 +2384,10 @@ void Gateway::maybe_finish_stop() {
   stopped_ = true;
   if (answers_pending)
     log::warn("stop_deadline").kv("shares_without_pool_answer", uint64_t(forwards_.size()));
+  if (ledger_) {
+    flush_ledger();
+    ledger_->drain(5);
+  }
   log_summary();
   std::vector<Link*> ls;
   for (auto& [id, l] : links_) ls.push_back(l);
@@ -2369,10 +2411,15 @@ void Gateway::maybe_finish_stop() {
 
 void Gateway::log_summary() {
   if (boards_) boards_->log_summary();
+  // With the ledger on, each line carries the worker's lifetime totals too.
+  std::map<std::string, LedgerCounts> lifetime;
+  std::string lerr;
+  if (ledger_ && !ledger_->reader()->totals(lifetime, lerr)) log::warn("ledger_read_failed").kv("error", lerr);
   for (uint32_t i = 0; i < worker_count_; ++i) {
     const WorkerStats& st = row(i);
-    log::info("worker_stats")
-        .kv("worker", worker_name(i))
+    const LedgerCounts* life = lifetime.count(worker_name(i)) ? &lifetime[worker_name(i)] : nullptr;
+    log::Event ev(spdlog::level::info, "worker_stats");
+    ev.kv("worker", worker_name(i))
         .kv("accepted", st.accepted)
         .kv("rejected", st.rejected)
         .kv("rejected_stale", st.rejected_stale)
@@ -2384,6 +2431,10 @@ void Gateway::log_summary() {
         .kv("pool_rejected", st.pool_rejected)
         .kv("blocks", st.blocks)
         .kv("accepted_difficulty", st.accepted_difficulty);
+    if (life)
+      ev.kv("lifetime_accepted", life->accepted)
+          .kv("lifetime_rejected", life->rejected())
+          .kv("lifetime_accepted_difficulty", life->accepted_difficulty);
   }
   for (const auto& ps : pools_)
     log::info("pool_stats")

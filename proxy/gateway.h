@@ -25,6 +25,7 @@
 #include "proxy/fanout_writer.h"
 #include "proxy/guard.h"
 #include "proxy/hash_pool.h"
+#include "proxy/ledger.h"
 #include "proxy/snapshot.h"
 #include "proxy/tls.h"
 #include "proxy/transport.h"
@@ -183,6 +184,26 @@ class Gateway {
   // Closes the miners whose queued bytes were not read within their linger time.
   void close_lingering();
   void forward_share(uint64_t session_id, uint32_t worker, const ShareWork& work, bool block);
+
+  // The share ledger (proxy/gateway_ledger.cc): counts go into its buckets
+  // (null row: the ledger is off); flush_ledger() hands them to its writer.
+  size_t link_pool(uint32_t link_id) const;  // the link's pool, or the serving one
+  LedgerCounts* ledger_row(uint32_t worker, uint32_t link_id) {
+    return ledger_ ? &ledger_->buckets().at(worker, uint32_t(link_pool(link_id))) : nullptr;
+  }
+  bool open_ledger(std::string& error);
+  void ledger_block(uint32_t worker, const ShareWork& work);
+  void ledger_verdict(uint64_t token, bool accepted);
+  void flush_ledger();
+  void ledger_snapshot(Snapshot& s) const;
+  void ledger_workers_changed();
+  std::unique_ptr<Ledger> ledger_;
+  std::vector<LedgerBuckets::Row> ledger_rows_;  // reused each flush
+  LedgerBatch ledger_extra_;                     // block rows and verdicts since the last flush
+  std::map<uint64_t, std::string> ledger_block_tokens_;  // forwarded blocks: token -> hash
+  std::vector<uint64_t> pool_failovers_, pool_failovers_flushed_;  // miners moved off each pool
+  double ledger_flushed_at_ = 0;
+  uint64_t active_workers_ = 0;  // workers with a session: the ledger reserves rows for them
 
   void on_tick();
   void publish_snapshot();

@@ -14,6 +14,8 @@
 
 namespace hashgate {
 
+class LedgerReader;  // proxy/ledger.h
+
 // A fixed-bucket histogram owned by the loop (no atomics: one writer).
 struct Histogram {
   explicit Histogram(std::vector<double> upper_bounds = {})
@@ -143,6 +145,15 @@ struct BoardSnapshot {
   std::vector<uint64_t> nonces_by_chip, hardware_errors_by_chip;
 };
 
+// The share ledger's writer, as /metrics shows it.
+struct LedgerSnapshot {
+  bool on = false;
+  std::string backend, instance;
+  uint64_t queue_rows = 0, queue_limit = 0;
+  uint64_t written_rows = 0, dropped_rows = 0, write_errors = 0;
+  bool healthy = true;
+};
+
 struct Snapshot {
   std::string version;
   std::string algorithm;
@@ -195,6 +206,9 @@ struct Snapshot {
   double hashrate = 0;  // all workers
   std::vector<std::pair<double, double>> hashrate_history;  // (unix time, H/s), oldest first
   unsigned max_worker_labels = 100;
+  LedgerSnapshot ledger;
+  // The admin threads' own connection to the ledger (null when it is off).
+  std::shared_ptr<LedgerReader> ledger_reader;
 };
 
 // The one place a snapshot changes hands: the loop stores, admin threads load.

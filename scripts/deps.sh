@@ -10,10 +10,11 @@ packages=(
   clang libclang-rt-14-dev llvm
   libuv1-dev libsimdjson-dev libssl-dev openssl libmimalloc-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev doctest-dev zlib1g-dev
+  libsqlite3-dev libpq-dev
   python3 curl socat procps
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(chromium fonts-dejavu-core)
+  packages+=(chromium fonts-dejavu-core postgresql)
   packages+=(prometheus)
 fi
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/ledger_buckets.h"
 #include "tests/unit/session_pair.h"
 
 namespace {
@@ -134,4 +135,27 @@ TEST_CASE("a share accepted and answered allocates nothing once the session is s
   CHECK(allocations <= 1);
   // And the session holds nothing between shares: its buffers went back.
   CHECK_FALSE(s.holds_buffers());
+}
+
+TEST_CASE("the ledger's counting allocates nothing while its reserve is kept ahead") {
+  // As the gateway uses it: reserve() when workers join and after each
+  // flush; at() on the share path, for 2,000 active workers on two pools.
+  hashgate::LedgerBuckets b;
+  std::vector<hashgate::LedgerBuckets::Row> out;
+  b.reserve(2000, 2000);
+  for (int round = 0; round < 2; ++round) {  // the second interval reuses the first one's storage
+    const uint64_t before = g_allocations.load();
+    for (uint32_t i = 0; i < 8000; ++i) {
+      hashgate::LedgerCounts& c = b.at(i % 2000, (i / 2000) % 2);
+      ++c.accepted;
+      c.accepted_difficulty += 1;
+    }
+    const uint64_t allocations = g_allocations.load() - before;
+    CHECK(b.rows() == 4000);
+    CHECK(allocations == 0);
+    b.take(out);
+    CHECK(out.size() == 4000);
+    CHECK(out[0].c.accepted == 2);
+    b.reserve(2000, 2000);
+  }
 }

@@ -56,7 +56,7 @@ TEST_CASE("errors name the file, the line and the key path") {
   std::string base = kGood;
   CHECK(error_of(base + "bogus: 1\n") == "t.yaml:17: bogus: unknown key (expected one of: algorithm, listeners, pools, "
                                          "aggregation, vardiff, version_rolling, failover, hashing, fanout, limits, bans, http_connect, admin, "
-                                         "logging, hardware)");
+                                         "logging, hardware, compatibility, ledger)");
   std::string e = error_of(std::string(kGood).replace(std::string(kGood).find("prefix_bytes: 1"), 15, "prefix_bytes: 9"));
   CHECK(e.find("t.yaml:12: aggregation.prefix_bytes") == 0);
   e = error_of(std::string(kGood).replace(std::string(kGood).find("initial: 0.5"), 12, "initial: lots"));
@@ -211,4 +211,25 @@ TEST_CASE("listeners[].advertise and failover.reconnect_grace_seconds") {
                              "'\n" + pools);
     CHECK_MESSAGE(e.find("t.yaml:4: listeners[0].advertise: must be the host:port miners use") == 0, e);
   }
+}
+
+TEST_CASE("ledger: off unless configured; a section alone means sqlite; errors name the key") {
+  CHECK(load_string(kGood, "t.yaml").ledger.backend == "off");
+  std::string base = kGood;
+  Config c = load_string(base + "ledger:\n  path: /tmp/x.db\n  flush_seconds: 0.5\n  queue_rows: 500\n"
+                                "  retention: {minute_days: 2, hour_days: 30}\n",
+                         "t.yaml");
+  CHECK(c.ledger.backend == "sqlite");
+  CHECK(c.ledger.path == "/tmp/x.db");
+  CHECK(c.ledger.flush_seconds == 0.5);
+  CHECK(c.ledger.queue_rows == 500);
+  CHECK(c.ledger.retention.minute_days == 2);
+  CHECK(c.ledger.retention.hour_days == 30);
+  CHECK(error_of(base + "ledger:\n  backend: postgres\n") ==
+        "t.yaml:18: ledger.url: is required for the postgres backend (a URI like postgresql://user@host/db)");
+  CHECK(error_of(base + "ledger:\n  backend: postgres\n  url: mysql://x\n") ==
+        "t.yaml:19: ledger.url: must start with postgresql://");
+  CHECK(error_of(base + "ledger:\n  flush_seconds: 61\n") == "t.yaml:18: ledger.flush_seconds: must be at most 60");
+  CHECK(error_of(base + "ledger:\n  retention: {minute_days: 9, hour_days: 3}\n") ==
+        "t.yaml:18: ledger.retention.hour_days: must not be shorter than ledger.retention.minute_days");
 }
