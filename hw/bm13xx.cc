@@ -1,5 +1,6 @@
 #include "hw/bm13xx.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -207,17 +208,15 @@ std::string register_reply(uint32_t value, uint8_t chip, uint8_t reg) {
   return reply(body, 0);
 }
 
-unsigned chip_of_nonce(uint32_t nonce, unsigned chips) {
+unsigned address_interval(unsigned chips) { return chips <= 1 ? 256 : std::max(1u, 256 / chips); }
+
+unsigned chip_of_nonce(uint32_t nonce_value, unsigned chips) {
   if (chips <= 1) return 0;
-  uint64_t span = ((uint64_t(1) << 32) + chips - 1) / chips;
-  return unsigned(nonce / span);
+  unsigned c = (__builtin_bswap32(nonce_value) >> 17 & 0xff) / address_interval(chips);
+  return c < chips ? c : chips - 1;
 }
 
-uint32_t chip_nonce_start(unsigned chip, unsigned chips) {
-  if (chips <= 1) return 0;
-  uint64_t span = ((uint64_t(1) << 32) + chips - 1) / chips;
-  return uint32_t(span * chip);
-}
+uint32_t lane_start(uint8_t address, unsigned core) { return uint32_t(core & 0x7f) << 25 | uint32_t(address) << 17; }
 
 Bm13xxDriver::Bm13xxDriver(std::string model, unsigned chips, double frequency, uint32_t baud)
     : model_(std::move(model)), chips_(chips ? chips : 1), frequency_(frequency > 0 ? frequency : 525),
@@ -246,7 +245,7 @@ void Bm13xxDriver::finish_init(double now) {
   }
   for (int i = 0; i < 3; ++i) write(cmd_chain_inactive());
   // Addresses spread over 0..255 so a chip's address names its place on the chain.
-  unsigned interval = 256 / found_;
+  unsigned interval = address_interval(found_);
   for (unsigned i = 0; i < found_; ++i) write(cmd_set_address(uint8_t(i * interval)));
   write(cmd_write(true, 0, kRegInitControl, 0x00000700));
   write(cmd_write(true, 0, kRegMiscControl, 0xf000c100));

@@ -67,10 +67,15 @@ std::optional<Reply> parse_reply(std::span<const uint8_t, 11> frame);
 std::string nonce_reply(uint32_t nonce_value, uint8_t midstate, uint8_t job_id, uint8_t small_core, uint32_t version_bits);
 std::string register_reply(uint32_t value, uint8_t chip, uint8_t reg);
 
-// Which chip of an n-chip chain searched `nonce`: chains split the nonce
-// space into n equal ranges (chip k starts at k * ceil(2^32 / n)).
-unsigned chip_of_nonce(uint32_t nonce, unsigned chips);
-uint32_t chip_nonce_start(unsigned chip, unsigned chips);
+// Where a chip's nonce comes from, as ESP-Miner reads it: the header nonce
+// byte-swapped (h = bswap(nonce_value)) carries the main core in bits 31..25
+// and the chip's address in bits 24..17; the low 17 bits are the count.
+// Addresses are spread over 0..255 (`address_interval` = 256 / chips), so
+// the chip's place on the chain is address / interval.
+unsigned address_interval(unsigned chips);
+unsigned chip_of_nonce(uint32_t nonce_value, unsigned chips);
+// The byte-swapped nonce a chip's core starts from (count 0).
+uint32_t lane_start(uint8_t address, unsigned core);
 
 class Bm13xxDriver final : public Driver {
  public:

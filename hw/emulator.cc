@@ -113,7 +113,8 @@ class Scanner : public Emulator {
       // Round robin across polls: a poll's budget can be smaller than the lane count.
       unsigned chip = unsigned(lane_cursor_++ % lanes);
       if (chip_idle(chip)) continue;
-      uint32_t c = w.next[chip]++;
+      uint32_t c = w.next[chip];
+      w.next[chip] = step(c);
       Header h = w.header;
       place(h, w, c);
       ++stats_.hashes;
@@ -151,6 +152,8 @@ class Scanner : public Emulator {
   virtual bool chip_idle(unsigned chip) const { return int(chip) == o_.missing_chip; }
   // The chip a hashing lane belongs to (Zeus: eight cores a chip).
   virtual unsigned chip_of_lane(unsigned lane) const { return lane; }
+  // A lane's next counter (BM13xx: the count wraps inside its 17 bits).
+  virtual uint32_t step(uint32_t c) const { return c + 1; }
   // Puts chip counter `c` (and whatever else the protocol varies) into `h`.
   virtual void place(Header& h, const ActiveWork& w, uint32_t c) const = 0;
   // The wire reply for a hit at counter `c`, reporting `reported` (which a fault may have changed).
@@ -221,15 +224,25 @@ class Bm13xxEmulator final : public Scanner {
 
  private:
   // The missing chip never took an address: every addressed chip hashes.
-  unsigned chips_hashing() const override { return unsigned(addresses_.size()); }
+  // Lanes: kCores main cores on each addressed chip. A lane's counter is
+  // the byte-swapped nonce (core << 25 | address << 17 | count): the chip's
+  // address and core travel in the nonce itself, as ESP-Miner reads them.
+  static constexpr unsigned kCores = 8;
+  unsigned chips_hashing() const override { return unsigned(addresses_.size()) * kCores; }
   bool chip_idle(unsigned) const override { return false; }
+  unsigned chip_of_lane(unsigned lane) const override { return lane / kCores; }
+  uint32_t step(uint32_t c) const override {
+    // The count fills 17 bits; then the lane moves on to core + kCores.
+    if (((c + 1) & 0x1ffff) != 0) return c + 1;
+    return (c & 0x01fe0000) | ((((c >> 25) + kCores) & 0x7f) << 25);
+  }
   void place(Header& h, const ActiveWork& w, uint32_t c) const override {
     put_le32(h.data(), (get_le32(h.data()) & ~version_mask_) | version_bits(w.id));
-    put_le32(h.data() + 76, c);
+    put_le32(h.data() + 76, __builtin_bswap32(c));
   }
-  uint32_t corrupt(uint32_t c) const override { return c ^ 0x00010000; }
+  uint32_t corrupt(uint32_t c) const override { return c ^ 0x00000100; }
   std::string reply(const ActiveWork& w, uint32_t c, uint32_t reported) override {
-    std::string r = bm13xx::nonce_reply(reported, 0, w.id, uint8_t(c & 0x0f), version_bits(w.id));
+    std::string r = bm13xx::nonce_reply(__builtin_bswap32(reported), 0, w.id, uint8_t(c & 0x0f), version_bits(w.id));
     if (o_.fault_crc_every && replies_ % o_.fault_crc_every == o_.fault_crc_every - 1) {
       r.back() = char(r.back() ^ 0x01);
       ++stats_.crc_faults;
@@ -297,7 +310,9 @@ class Bm13xxEmulator final : public Scanner {
     double diff = stats_.ticket_difficulty > 0 ? stats_.ticket_difficulty : 1;
     w.target = scaled(target_from_difficulty(Algorithm::kSha256d, diff), o_.difficulty_scale);
     unsigned chips = std::max<unsigned>(1, unsigned(addresses_.size()));
-    for (unsigned c = 0; c < chips; ++c) w.next.push_back(bm13xx::chip_nonce_start(c, chips));
+    for (unsigned c = 0; c < chips; ++c)
+      for (unsigned core = 0; core < kCores; ++core)
+        w.next.push_back(bm13xx::lane_start(addresses_.empty() ? 0 : addresses_[c], core));
     start_work(std::move(w), now);
   }
 

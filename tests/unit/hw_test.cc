@@ -55,6 +55,14 @@ TEST_CASE("BM13xx: the BM1370 nonce reply AA 55 4C 03 52 75 0C D2 05 A2 9C") {
   CHECK(r->job_id == 0x68);  // (0xd2 & 0xf0) >> 1
   CHECK(r->small_core == 2);
   CHECK((0x20000000u | r->version_bits) == 0x20b44000u);
+  // ESP-Miner's reading of the same nonce: byte-swapped 0x4C035275, main
+  // core in bits 31..25 (38), chip address in bits 24..17 (1).
+  CHECK(r->core == 38);
+  CHECK(bm13xx::lane_start(1, 38) == (0x4c035275u & ~0x1ffffu));
+  CHECK(bm13xx::chip_of_nonce(0x7552034c, 1) == 0);
+  CHECK(bm13xx::chip_of_nonce(0x7552034c, 3) == 0);        // addresses 0, 85, 170: address 1 is chip 0
+  CHECK(bm13xx::chip_of_nonce(__builtin_bswap32(bm13xx::lane_start(170, 9) + 5), 3) == 2);
+  CHECK(bm13xx::chip_of_nonce(__builtin_bswap32(bm13xx::lane_start(128, 0)), 2) == 1);
   // One flipped bit anywhere fails the CRC.
   for (size_t i = 2; i < 11; ++i) {
     std::string bad = f;
@@ -242,6 +250,18 @@ TEST_CASE("BM1370 driver against its emulator: enumeration, work, version rollin
   CHECK(l.emu->stats().bad_frames == 0);
   CHECK(l.emu->stats().version_mask == 0x1fffe000);
   CHECK(l.emu->stats().invalid_nonces >= l.bad);
+  // Per chip (address bits of the nonce): what the driver attributed is what
+  // each chip found, less the replies a bad CRC dropped.
+  const auto& found = l.emu->stats().nonces_by_chip;
+  REQUIRE(found.size() == 2);
+  REQUIRE(l.good_by_chip.size() == 2);
+  uint64_t lost = 0;
+  for (size_t c = 0; c < 2; ++c) {
+    CHECK(l.good_by_chip[c] <= found[c]);
+    CHECK(l.good_by_chip[c] >= 10);
+    lost += found[c] - l.good_by_chip[c];
+  }
+  CHECK(lost <= l.emu->stats().crc_faults);
 }
 
 TEST_CASE("Zeus and GC3355 drivers against their emulators") {
