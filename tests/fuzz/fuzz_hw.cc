@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (e.kind != DriverEvent::kNonce) continue;
       if (e.work_ids.empty()) __builtin_trap();
       if (e.chip >= 256) __builtin_trap();
+      if (e.core >= 128) __builtin_trap();  // seven core bits at most (Zeus: three)
     }
   }
   return 0;
