@@ -243,6 +243,7 @@ void DownstreamSession::answer_pending() {
       rolling = false;
       session_mask_ = 0;
     }
+    rolling_ = rolling;
     write_configure_result(owned_out(), *pending_configure_, configure_, rolling, session_mask_);
     pending_configure_.reset();
   }
@@ -274,6 +275,16 @@ void DownstreamSession::send_set_extranonce(const Binding& b, double now) {
   }
   announced_difficulty_ = 0;  // re-announce with the first job on the new pool
   if (ready()) deliver_latest();
+}
+
+void DownstreamSession::set_pool_version_mask(uint32_t mask) {
+  binding_.version_mask = mask;
+  // Only a session that negotiated rolling rolls; it keeps within what it asked for.
+  if (!configure_.version_rolling || !rolling_) return;
+  const uint32_t next = configure_.version_rolling_mask & mask;
+  if (next == session_mask_) return;
+  session_mask_ = next;
+  write_set_version_mask(owned_out(), session_mask_);
 }
 
 void DownstreamSession::deliver_latest() {

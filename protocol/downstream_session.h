@@ -145,6 +145,10 @@ class DownstreamSession {
   void send_set_extranonce(const Binding& b, double now);
   // Starts vardiff at a difficulty this worker settled at before (a reconnect).
   void resume_difficulty(double d, double now);
+  // The pool changed its version mask (mining.set_version_mask): the
+  // session's mask becomes what the miner asked for within the new one, and
+  // the miner is told when it changes.
+  void set_pool_version_mask(uint32_t mask);
   void close(std::string reason);
 
   // ---- state ----
@@ -214,6 +218,7 @@ class DownstreamSession {
   bool wants_upstream_ = false;
   bool closing_ = false;
   bool extranonce_subscribed_ = false;
+  bool rolling_ = false;  // the configure answer granted version rolling
   uint8_t sent_next_ = 0;  // next slot of sent_ (here, in the flags' padding: see sent_)
   std::optional<RpcId> pending_subscribe_;
   std::optional<RpcId> pending_configure_;

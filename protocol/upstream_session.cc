@@ -41,9 +41,11 @@ double UpstreamSession::oldest_pending(double) const {
 
 bool UpstreamSession::next_event(UpstreamEvent& out) { return events_.next(out); }
 
-void UpstreamSession::protocol_error(std::string message) {
+void UpstreamSession::protocol_error(std::string message, bool fatal, bool bad_notify) {
   UpstreamEvent ev;
   ev.kind = UpstreamEventKind::kProtocolError;
+  ev.fatal = fatal;
+  ev.bad_notify = bad_notify;
   ev.error = Error{ErrorCode::kInvalidRequest, std::move(message)};
   events_.push(std::move(ev));
 }
@@ -93,10 +95,12 @@ void UpstreamSession::handle_response(const Incoming& m) {
           write_subscribe(out_, track(Pending::kSubscribe), opts_.agent, "");
           return;
         }
-        return protocol_error("mining.subscribe refused: " + decode_error(m).message);
+        return protocol_error("mining.subscribe refused: " + decode_error(m).message, true);
       }
+      // Without a usable subscription the connection is worth nothing,
+      // whatever jobs the pool sends on it.
       auto r = decode_subscribe_result(m);
-      if (!r) return protocol_error(r.error().message);
+      if (!r) return protocol_error(r.error().message, true);
       subscription_ = std::move(*r);
       state_ = State::kSubscribed;
       ev.kind = UpstreamEventKind::kSubscribed;
@@ -130,7 +134,7 @@ void UpstreamSession::handle_request(const Incoming& m) {
   const std::string_view method = m.method;
   if (method == "mining.notify") {
     auto n = decode_notify(m);
-    if (!n) return protocol_error(n.error().message);
+    if (!n) return protocol_error(n.error().message, false, true);
     ev.kind = UpstreamEventKind::kJob;
     ev.notify = std::move(*n);
   } else if (method == "mining.set_difficulty") {

@@ -50,6 +50,10 @@ struct UpstreamEvent {
   ReconnectParams reconnect;
   Error error;
   std::string user;  // for kAuthorized
+  // kProtocolError: the connection cannot be used at all (its subscribe was
+  // refused or unusable); `bad_notify`: the malformed message was a mining.notify.
+  bool fatal = false;
+  bool bad_notify = false;
 };
 
 class UpstreamSession {
@@ -91,7 +95,7 @@ class UpstreamSession {
   void handle_line(std::string_view line, double now);
   void handle_response(const Incoming& m);
   void handle_request(const Incoming& m);
-  void protocol_error(std::string message);
+  void protocol_error(std::string message, bool fatal = false, bool bad_notify = false);
   uint64_t track(Pending kind, uint64_t token = 0, double now = 0, std::string user = {});
 
   StratumParser& parser_;

@@ -31,6 +31,8 @@ constexpr int kBacklog = 1024;
 // mining.set_extranonce (a share of an honest miner is good by construction).
 constexpr unsigned kBadSharesAfterMove = 3;
 constexpr size_t kMaxRemembered = 100000;
+// Passthrough authorizes kept for a miner while no pool connection is open.
+constexpr size_t kMaxParkedAuthorizes = 64;
 // A lost pool connection that had a session id: its miners that cannot move
 // in place wait this long for a resumed subscription before client.reconnect.
 constexpr double kResumeWindowSeconds = 1.5;
@@ -191,6 +193,9 @@ struct Gateway::Miner {
   // them): a share names its worker by index, so no name is hashed per share.
   std::vector<uint32_t> worker_ids;
   std::optional<size_t> preferred_pool;  // routed by its CONNECT target
+  // The miner's clock for subscribe and authorize: its connect, or the last
+  // moment hashgate itself owed it an answer (no usable pool), whichever is
+  // later: hashgate's own unavailability never counts against it.
   double connected_at = 0;
   double last_message_at = 0;
   double msg_tokens = 0;
@@ -238,6 +243,10 @@ struct Gateway::Link final : TransportOwner {
   double opened_at = 0;
   double last_job_at = 0;  // 0: no job yet
   unsigned malformed = 0;  // malformed messages since the last good one
+  // Malformed notifies since the last valid job: other good messages (answers
+  // to shares) say nothing about whether the pool's jobs can be used.
+  unsigned malformed_notifies = 0;
+  bool redirected = false;  // connected where a client.reconnect sent the pool
   uint64_t answers = 0;    // pool answers to forwarded shares, the last 50 as bits
   uint64_t reject_bits = 0;
   bool connected = false;
@@ -727,7 +736,11 @@ void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams&
     assign_upstream(m);
     it = links_.find(m->link_id);
     if (it == links_.end()) {
-      authorize_miner(m, id, auth.user, false, "no pool connection");
+      // No pool may be tried now: the authorize waits with the miner for
+      // the connection it gets when one can (hashgate's outage, not a refusal).
+      auto& parked = parked_auth_[m->session->id()];
+      if (parked.size() >= kMaxParkedAuthorizes) return authorize_miner(m, id, auth.user, false, "too many authorizes");
+      parked.emplace_back(id, auth);
       return;
     }
   }
@@ -908,6 +921,14 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
   if (v.forward || v.block) forward_share(work.session_id, worker, work, v.block);
 }
 
+bool Gateway::owes_answer(const Miner* m) const {
+  if (m->session->wants_upstream()) return true;  // its subscribe or configure waits for a pool
+  if (parked_auth_.count(m->session->id())) return true;
+  auto it = links_.find(m->link_id);
+  return it != links_.end() && it->second->owner_session == m->session->id() &&
+         (!it->second->pending_auth.empty() || !it->second->auth_ids.empty());
+}
+
 bool Gateway::can_move_in_place(const Miner* m) const {
   if (!m->session->extranonce_subscribed()) return false;
   for (const std::string& w : m->session->workers())
@@ -947,6 +968,12 @@ void Gateway::forward_share(uint64_t session_id, uint32_t worker, const ShareWor
     return;
   }
   Link* l = it->second;
+  if (work.version_bits && (*work.version_bits & ~l->session->version_mask())) {
+    // Checked under a mask the pool has since narrowed: it would reject it.
+    log::info("share_not_forwarded").kv("session", session_id).kv("worker", worker_name(worker))
+        .kv("reason", "version bits outside the pool's new mask");
+    return;
+  }
   const conf::Pool& pool = *pools_[l->pool]->cfg;
   const std::string& up_worker = cfg_.aggregation.mode == conf::AggregationMode::kAggregate ? pool.user : worker_name(worker);
   uint64_t token = next_token_++;
@@ -1127,6 +1154,7 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
   }
   release_binding(m);
   orphans_.erase(m->session->id());
+  parked_auth_.erase(m->session->id());
   miners_.erase(m->session->id());
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
   if (m->abort_close) {
@@ -1182,6 +1210,12 @@ void Gateway::assign_upstream(Miner* m) {
       Link* l = open_link(p, sid);
       m->link_id = l->id;
       l->waiting.push_back(sid);
+      // Authorizes that waited for a pool (or whose connection was lost
+      // before it subscribed) go to this connection.
+      if (auto pa = parked_auth_.find(sid); pa != parked_auth_.end()) {
+        l->pending_auth = std::move(pa->second);
+        parked_auth_.erase(pa);
+      }
       return;
     }
     orphans_.insert(sid);
@@ -1457,14 +1491,26 @@ void Gateway::follow_reconnect(Link* l, const ReconnectParams& r) {
         .kv("reason", "another host (failover.follow_reconnect_to_other_hosts is off)");
     return;
   }
+  // Told to go before the connection gave a single job: a pool in a
+  // reconnect loop, not a planned move. The breaker is charged, so attempts
+  // follow its backoff instead of reconnecting at once, forever.
+  const bool premature = l->last_job_at == 0;
+  if (premature) {
+    ps.breaker.on_failure(now(), double(random_u64() % 1000000) / 1e6);
+    // A redirect that leads nowhere useful ends here (bounded redirects).
+    if (l->redirected) end_redirect(ps, "client.reconnect before any job");
+  }
   if (!same_host) ps.endpoint.host = r.host;
   if (r.port) ps.endpoint.port = r.port;
-  ps.not_before = now() + r.wait_seconds;
+  ps.not_before = std::max(now() + r.wait_seconds, premature ? ps.breaker.retry_at() : 0.0);
   log::warn("pool_reconnect_followed")
       .kv("pool", ps.cfg->name)
       .kv("link", l->id)
       .kv("endpoint", ps.endpoint.to_string())
-      .kv("wait", r.wait_seconds);
+      .kv("configured", ps.cfg->endpoint.to_string())
+      .kv("wait", r.wait_seconds)
+      .kv("counted_as_failure", premature)
+      .kv("retry_in", std::max(0.0, ps.not_before - now()));
   // A planned move, not a failure: the breaker is not charged. Sessions go
   // to another ready connection (the warm standby) or wait for the new one.
   std::vector<uint64_t> bound(l->sessions.begin(), l->sessions.end());
@@ -1472,6 +1518,16 @@ void Gateway::follow_reconnect(Link* l, const ReconnectParams& r) {
   dispose_link(l);
   maintain_links();
   rehome(bound, false);
+}
+
+void Gateway::end_redirect(PoolState& ps, const std::string& why) {
+  if (ps.endpoint.host == ps.cfg->endpoint.host && ps.endpoint.port == ps.cfg->endpoint.port) return;
+  log::warn("pool_redirect_ended")
+      .kv("pool", ps.cfg->name)
+      .kv("endpoint", ps.endpoint.to_string())
+      .kv("back_to", ps.cfg->endpoint.to_string())
+      .kv("reason", why);
+  ps.endpoint = ps.cfg->endpoint;
 }
 
 void Gateway::rehome(const std::vector<uint64_t>& sessions, bool close_instead) {
@@ -1621,7 +1677,9 @@ Gateway::Link* Gateway::open_link(size_t pool_index, uint64_t owner_session) {
         auto* l = static_cast<Link*>(t->data);
         Gateway* gw = l->gw;
         PoolState& ps = *gw->pools_[l->pool];
-        log::info("pool_connecting").kv("pool", ps.cfg->name).kv("link", l->id).kv("url", ps.cfg->url);
+        l->redirected = ps.endpoint.host != ps.cfg->endpoint.host || ps.endpoint.port != ps.cfg->endpoint.port;
+        log::info("pool_connecting").kv("pool", ps.cfg->name).kv("link", l->id).kv("url", ps.cfg->url)
+            .kv("endpoint", ps.test_pool ? std::string("test") : ps.endpoint.to_string());
         l->transport = ps.test_pool ? make_test_transport(gw->loop_, l, *ps.test_pool)
                                     : make_tcp_transport(gw->loop_, l, ps.endpoint, ps.tls,
                                                          ps.cfg->tls ? ps.cfg->tls->server_name : std::string());
@@ -1656,6 +1714,7 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
   PoolState& ps = *pools_[l->pool];
   const std::string& pool = ps.cfg->name;
   if (ev.kind != UpstreamEventKind::kProtocolError) l->malformed = 0;
+  if (ev.kind == UpstreamEventKind::kJob && l->subscribed) l->malformed_notifies = 0;
   switch (ev.kind) {
     case UpstreamEventKind::kConfigured:
       log::info("pool_version_rolling").kv("pool", pool).kv("link", l->id).kv("mask", hex_u32_string(ev.version_mask));
@@ -1684,6 +1743,9 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       }
       break;
     case UpstreamEventKind::kJob: {
+      // A job before a subscription has no extranonce to work with: it
+      // neither counts as work nor keeps the connection alive.
+      if (!l->subscribed) break;
       const bool first_job = l->last_job_at == 0;
       if (first_job) ps.breaker.on_success(now());
       l->last_job_at = now();
@@ -1711,9 +1773,17 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
     case UpstreamEventKind::kDifficulty:
       log::info("pool_difficulty").kv("pool", pool).kv("link", l->id).kv("difficulty", ev.difficulty);
       break;
-    case UpstreamEventKind::kVersionMask:
+    case UpstreamEventKind::kVersionMask: {
       log::info("pool_version_mask").kv("pool", pool).kv("link", l->id).kv("mask", hex_u32_string(ev.version_mask));
+      // Every session on the connection rolls within the new mask from now
+      // on (told with mining.set_version_mask); shares outside it are refused.
+      for (uint64_t sid : l->sessions)
+        if (auto mit = miners_.find(sid); mit != miners_.end()) {
+          mit->second->session->set_pool_version_mask(ev.version_mask);
+          flush(mit->second);
+        }
       break;
+    }
     case UpstreamEventKind::kSetExtranonce:
       log::warn("pool_set_extranonce")
           .kv("pool", pool)
@@ -1762,8 +1832,13 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       break;
     case UpstreamEventKind::kProtocolError:
       log::warn("pool_protocol_error").kv("pool", pool).kv("link", l->id).kv("error", ev.error.message);
-      if (++l->malformed >= cfg_.failover.max_malformed)
+      if (ev.fatal) {
+        link_lost(l, ev.error.message);
+      } else if (++l->malformed >= cfg_.failover.max_malformed) {
         link_lost(l, std::to_string(l->malformed) + " malformed messages in a row");
+      } else if (ev.bad_notify && ++l->malformed_notifies >= cfg_.failover.max_malformed) {
+        link_lost(l, std::to_string(l->malformed_notifies) + " malformed notifies without a valid job");
+      }
       break;
   }
 }
@@ -1884,6 +1959,8 @@ void Gateway::link_lost(Link* l, const std::string& reason, Loss kind) {
   l->dead = true;
   PoolState& ps = *pools_[l->pool];
   ps.breaker.on_failure(now(), double(random_u64() % 1000000) / 1e6, kind == Loss::kUnusable);
+  // A failure where a client.reconnect sent us: back to the configured endpoint.
+  if (l->redirected) end_redirect(ps, reason);
   log::warn("pool_disconnected")
       .kv("pool", ps.cfg->name)
       .kv("link", l->id)
@@ -1945,6 +2022,13 @@ void Gateway::link_lost(Link* l, const std::string& reason, Loss kind) {
 
 void Gateway::dispose_link(Link* l) {
   l->dead = true;
+  // Passthrough: authorizes not yet sent (the connection never subscribed)
+  // stay with their miner for its next connection.
+  if (l->owner_session && !l->pending_auth.empty() && miners_.count(l->owner_session)) {
+    auto& parked = parked_auth_[l->owner_session];
+    for (auto& a : l->pending_auth) parked.push_back(std::move(a));
+    l->pending_auth.clear();
+  }
   if (l->transport) l->transport->close();
   l->transport = nullptr;
   jobs_.retire_link(l->id);
@@ -1972,6 +2056,7 @@ void Gateway::on_tick() {
   for (auto& [id, m] : miners_) {
     m->session->on_tick(t);
     if (m->session->has_output()) retargeted.push_back(m);  // vardiff sent a new difficulty
+    if (owes_answer(m)) m->connected_at = t;
     if (m->close_at > 0 && t >= m->close_at) {
       overdue.push_back(m);
     } else if (!m->session->subscribed() && t - m->connected_at > lim.subscribe_timeout_seconds) {
@@ -2287,6 +2372,8 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
       pools_[i] = std::move(st);
     }
     pools_[i]->cfg = &p;
+    // A reload is the operator's word on where each pool is.
+    end_redirect(*pools_[i], "config reloaded");
   }
   pool_order_.clear();
   for (size_t i = 0; i < cfg_.pools.size(); ++i) pool_order_.push_back(i);

@@ -143,12 +143,19 @@ class Gateway {
   void take_movers(Link* l);
   // Moved by mining.set_extranonce: subscribed to it, and not known to ignore it.
   bool can_move_in_place(const Miner* m) const;
+  // hashgate owes the miner an answer it cannot give yet (no usable pool):
+  // its subscribe, or (passthrough) an authorize. Such a miner is never
+  // timed out as a slow client.
+  bool owes_answer(const Miner* m) const;
   void note_share_after_move(Miner* m, bool good);
   // The pool changed the connection's extranonce: re-split every session.
   void resplit_link(Link* l);
   // The pool asked for a reconnect: leave this connection without counting
   // a failure, and connect again (same host, maybe another port) after `wait`.
   void follow_reconnect(Link* l, const ReconnectParams& r);
+  // A redirect by client.reconnect is bounded: a failure there (or a reload)
+  // takes the pool back to its configured endpoint.
+  void end_redirect(PoolState& ps, const std::string& why);
   Binding make_binding(Link* l, uint32_t prefix) const;
   void unbind_miner(Miner* m);
   // Sessions of a connection that is gone: moved, or closed.
@@ -307,6 +314,8 @@ class Gateway {
   std::vector<size_t> pool_order_;  // pool indexes by priority
   size_t active_pool_ = 0;
   std::unordered_set<uint64_t> orphans_;  // sessions waiting for a usable pool
+  // Passthrough: authorizes of sessions that have no pool connection now.
+  std::unordered_map<uint64_t, std::vector<std::pair<RpcId, AuthorizeParams>>> parked_auth_;
   std::unordered_set<std::string> ignores_set_extranonce_;  // worker names
 
   uv_timer_t tick_;

@@ -56,7 +56,9 @@ namespace {
 constexpr unsigned kRepeatsPerSecond = 20;
 const std::unordered_set<std::string_view> kRateLimited = {
     "share_rejected",     "share_rejected_by_pool", "miner_protocol_error", "pool_protocol_error",
-    "share_not_forwarded", "accept_failed",         "admin_unauthorized",   "admin_http"};
+    "share_not_forwarded", "accept_failed",         "admin_unauthorized",   "admin_http",
+    // A pool can cause these at any rate too (a reconnect loop).
+    "pool_reconnect_followed", "pool_connecting",   "pool_disconnected"};
 
 struct Window {
   int64_t second = 0;

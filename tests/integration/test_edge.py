@@ -209,10 +209,11 @@ def test_abuse(hashgate):
         "connections_refused_while_banned": rejected_banned,
         "rss_before_kib": rss_before, "peak_rss_kib": peak,
     }
-    out = os.path.join(os.getcwd(), "abuse_report.json")
+    # Beside the run's other files (a temp dir), never in the current directory.
+    out = os.path.join(d, "abuse_report.json")
     with open(out, "w") as f:
         json.dump(summary, f, indent=1)
-    print("abuse: %s" % json.dumps(summary))
+    print("abuse: %s (written to %s)" % (json.dumps(summary), out))
 
 
 TESTS = {

@@ -41,7 +41,7 @@ class Pool:
         self.conns = []
         self.shares = []
         self.counts = {"accepted": 0, "stale": 0, "late": 0, "duplicate": 0, "low_difficulty": 0,
-                       "unauthorized": 0, "other": 0, "blocks": 0}
+                       "unauthorized": 0, "other": 0, "blocks": 0, "outside_mask": 0}
         self.connections_seen = []
         self.sessions = {}  # session id -> extranonce1, for resume
         self.started = time.monotonic()
@@ -99,6 +99,10 @@ class Pool:
     def rejecting(self):
         return bool(self.args.fault) and time.monotonic() - self.started >= self.args.fault_after
 
+    def malformed_notifies(self):
+        a = self.args
+        return a.malformed_notifies_after > 0 and time.monotonic() - self.started >= a.malformed_notifies_after
+
     async def job_loop(self):
         n = 0
         while True:
@@ -112,6 +116,16 @@ class Pool:
                 if self.args.fault == "garbage":
                     for c in list(self.conns):
                         c.writer.write(b"\x00\x13garbage{{{ not json\n")
+                continue
+            if self.malformed_notifies():
+                # Well-formed JSON-RPC, a notify with a prevhash that is not
+                # hex; everything else (answers to shares) stays correct.
+                self.events.append({"event": "malformed_notify", "at": time.time()})
+                for c in list(self.conns):
+                    if c.subscribed:
+                        c.send({"id": None, "method": "mining.notify",
+                                "params": ["bad", "zz" * 32, "00", "00", [], "20000000", self.args.nbits, "00000000",
+                                           True]})
                 continue
             n += 1
             clean = self.args.clean_every > 0 and n % self.args.clean_every == 0
@@ -180,6 +194,8 @@ class Conn:
         self.switch_job = 0
         self.workers = []
         self.mask = 0
+        self.old_mask = None  # before a mining.set_version_mask, for jobs before mask_switch_job
+        self.mask_switch_job = 0
         self.accepted = 0
         self.rejected = 0
         self.peer = writer.get_extra_info("peername")
@@ -200,6 +216,11 @@ class Conn:
     async def run(self):
         self.pool.conns.append(self)
         self.pool.connections_seen.append(self)
+        a = self.pool.args
+        if a.reconnect_on_connect:
+            # A reconnect loop: every new connection is told to go at once.
+            port = a.reconnect_port or self.writer.get_extra_info("sockname")[1]
+            self.send({"id": None, "method": "client.reconnect", "params": ["", port, 0]})
         try:
             while True:
                 line = await self.reader.readline()
@@ -234,6 +255,22 @@ class Conn:
             elif "version-rolling" in exts:
                 result = {"version-rolling": False}
             self.reply(mid, result)
+        elif method == "mining.subscribe" and a.close_on_subscribe:
+            self.pool.events.append({"event": "closed_on_subscribe", "at": time.time()})
+            self.writer.close()
+        elif method == "mining.subscribe" and a.subscribe_result:
+            # A limbo pool: a subscribe result hashgate must refuse, and jobs all the same.
+            self.subscribed = True
+            en1 = self.extranonce1.hex()
+            bad = {"en2_0": [[], en1, 0], "en2_255": [[], en1, 255], "en1_100": [[], "ab" * 100, 8],
+                   "null": None}.get(a.subscribe_result)
+            if a.subscribe_result == "error":
+                self.reply(mid, None, [20, "subscriptions closed", None])
+            else:
+                self.reply(mid, bad)
+            self.pool.events.append({"event": "limbo_subscribe", "at": time.time()})
+            job = self.pool.jobs[self.pool.valid[-1]]
+            self.send(self.pool.notify_line(job))
         elif method == "mining.subscribe":
             self.subscribed = True
             sid = "n1"
@@ -301,11 +338,15 @@ class Conn:
         if ntime < int(job["ntime"], 16) or ntime > int(job["ntime"], 16) + 7200:
             return self.reject(mid, "other", 20, "ntime out of range")
         version = int(job["version"], 16)
+        mask = self.mask
+        if self.old_mask is not None and int(jid, 16) < self.mask_switch_job:
+            mask = self.old_mask
         if vbits is not None:
             vb = int(vbits, 16)
-            if vb & ~self.mask & 0xFFFFFFFF:
+            if vb & ~mask & 0xFFFFFFFF:
+                pool.counts["outside_mask"] += 1
                 return self.reject(mid, "other", 20, "version bits outside mask")
-            version = (version & ~self.mask & 0xFFFFFFFF) | (vb & self.mask)
+            version = (version & ~mask & 0xFFFFFFFF) | (vb & mask)
         key = (jid, en1.hex(), en2_hex, ntime, nonce, version)
         if key in pool.seen:
             return self.reject(mid, "duplicate", 22, "duplicate share")
@@ -363,6 +404,20 @@ async def main():
                    help="give subscriptions session ids and resume them (same extranonce1) on request")
     p.add_argument("--drop-after", type=float, default=0,
                    help="once, after this many seconds: close every connection (the port stays open)")
+    p.add_argument("--close-on-subscribe", action="store_true",
+                   help="close every connection when it sends mining.subscribe (a pool dying before subscribe)")
+    p.add_argument("--reconnect-on-connect", action="store_true",
+                   help="send client.reconnect (wait 0) to every connection as soon as it opens")
+    p.add_argument("--reconnect-port", type=int, default=0,
+                   help="the port named in every client.reconnect sent (0: this one)")
+    p.add_argument("--subscribe-result", choices=["en2_0", "en2_255", "en1_100", "null", "error"], default=None,
+                   help="answer mining.subscribe with this unusable result, and send jobs anyway (a limbo pool)")
+    p.add_argument("--malformed-notifies-after", type=float, default=0,
+                   help="from this many seconds on, every notify is malformed (answers to shares stay good)")
+    p.add_argument("--set-version-mask-after", type=float, default=0,
+                   help="once, after this many seconds: send mining.set_version_mask (--set-version-mask) "
+                        "to every connection, which then holds shares to that mask")
+    p.add_argument("--set-version-mask", default="00006000")
     p.add_argument("--tls-cert", default=None, help="serve stratum+ssl with this certificate (PEM)")
     p.add_argument("--tls-key", default=None)
     p.add_argument("--report", default=None)
@@ -419,8 +474,24 @@ async def main():
 
     def reconnect():
         for conn in list(pool.conns):
-            conn.send({"id": None, "method": "client.reconnect", "params": [args.reconnect_host, port, 0]})
+            conn.send({"id": None, "method": "client.reconnect",
+                       "params": [args.reconnect_host, args.reconnect_port or port, 0]})
         pool.events.append({"event": "client.reconnect", "at": time.time()})
+
+    def set_version_mask():
+        for conn in list(pool.conns):
+            if not conn.subscribed:
+                continue
+            # Jobs from the next one on are held to the new mask (shares
+            # already on the wire for older jobs keep the old one).
+            conn.old_mask, conn.mask_switch_job = conn.mask, pool.next_job
+            conn.mask = int(args.set_version_mask, 16)
+            conn.send({"id": None, "method": "mining.set_version_mask", "params": [args.set_version_mask]})
+        job = pool.make_job(True)
+        for conn in list(pool.conns):
+            if conn.subscribed:
+                conn.send(pool.notify_line(job))
+        pool.events.append({"event": "set_version_mask", "mask": args.set_version_mask, "at": time.time()})
 
     def first_job():
         job = pool.jobs[pool.valid[-1]]
@@ -450,6 +521,8 @@ async def main():
         asyncio.create_task(later(at, new_extranonce))
     if args.reconnect_after:
         asyncio.create_task(later(args.reconnect_after, reconnect))
+    if args.set_version_mask_after:
+        asyncio.create_task(later(args.set_version_mask_after, set_version_mask))
     if args.drop_after:
         asyncio.create_task(later(args.drop_after, drop_all))
     if args.duration:
