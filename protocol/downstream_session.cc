@@ -293,9 +293,18 @@ void DownstreamSession::deliver_latest() {
   if (JobRef job = ctx_.jobs->latest(binding_.link_id)) send_job_variant(job);
 }
 
-void DownstreamSession::renotify() {
+void DownstreamSession::renotify(double now) {
   if (!ready() || closing_) return;
-  if (JobRef job = ctx_.jobs->latest(binding_.link_id)) send_job_variant(job);
+  // One re-send at a time: until the miner's shares show the difficulty it
+  // carried (or a target interval passed, or the pool's next job went out),
+  // later changes wait. Without this a flood of shares at a tiny difficulty
+  // re-sent the job per share and pushed the ids the miner was still
+  // working on out of sent_.
+  if (renotified_at_ > 0 && now - renotified_at_ < ctx_.vardiff.target_share_seconds) return;
+  if (JobRef job = ctx_.jobs->latest(binding_.link_id)) {
+    send_job_variant(job);
+    renotified_at_ = now;
+  }
 }
 
 void DownstreamSession::send_job_variant(const JobRef& job) {
@@ -318,6 +327,7 @@ void DownstreamSession::send_job_variant(const JobRef& job) {
 
 void DownstreamSession::on_job(const JobRef& job, bool force_clean) {
   if (!ready() || closing_ || job->link_id != binding_.link_id) return;
+  renotified_at_ = 0;  // this job carries the current difficulty
   // Never above the difficulty of the connection that gets the shares: the
   // pool credits a share only at its own (a lowered one applies from here).
   vardiff_.set_ceiling(job->pool_difficulty);
@@ -465,12 +475,14 @@ ShareVerdict DownstreamSession::complete_share(const ShareWork& work, const Hash
   v.block = meets(hash, work.job->network_target);
   // A share of the space it left tells nothing new about this binding's
   // difficulty, but it is the miner's work all the same.
-  if (vardiff_.on_share(work.mined_difficulty, now)) renotify();
+  if (renotified_at_ > 0 && work.mined_difficulty == announced_difficulty_) renotified_at_ = 0;  // in force
+  if (vardiff_.on_share(work.mined_difficulty, now)) renotify(now);
   return v;
 }
 
 void DownstreamSession::on_tick(double now) {
-  if (vardiff_.on_tick(now)) renotify();
+  if (vardiff_.on_tick(now) || (renotified_at_ == 0 && vardiff_.difficulty() != announced_difficulty_ && bound_))
+    renotify(now);
   // The space left behind is dropped once none of its jobs is live.
   if (previous_) {
     bool live = false;

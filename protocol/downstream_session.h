@@ -193,7 +193,7 @@ class DownstreamSession {
   // difficulty, which firmware applies only from a notify with a new id.
   void send_job_variant(const JobRef& job);
   // Vardiff changed the difficulty: the miner gets it now, not with the pool's next job.
-  void renotify();
+  void renotify(double now);
   // The session leaves its binding: its jobs there stay answerable while
   // the connection still has them (shares in flight during a move).
   void keep_previous();
@@ -230,6 +230,7 @@ class DownstreamSession {
   uint32_t session_mask_ = 0;
   std::vector<std::string> workers_;
   double announced_difficulty_ = 0;
+  double renotified_at_ = 0;  // the last re-send of a job for a new difficulty; 0: none pending
   struct PreviousSpace;
   std::unique_ptr<PreviousSpace> previous_;
   // Last member: the session is 640 bytes, one of the allocator's size

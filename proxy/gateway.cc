@@ -646,13 +646,18 @@ void Gateway::miner_read(Miner* m, std::string_view bytes) {
   const double rate = cfg_.limits.messages_per_second;
   m->msg_tokens = std::min(rate * 5, m->msg_tokens + (t - m->msg_tokens_at) * rate);
   m->msg_tokens_at = t;
-  m->msg_tokens -= double(std::count(bytes.begin(), bytes.end(), '\n'));
   if (m->msg_tokens < 0) {
     punish(m->addr, Violation::kRateExceeded);
     return close_miner(m, "more than " + std::to_string(int(rate)) + " messages per second", "rate_exceeded");
   }
+  // A share that passes every check but the hash, from an authorized
+  // session, is the miner's job, never abuse: only the other lines cost
+  // (a fast miner's difficulty is raised instead; a low one costs when judged).
+  const double lines = double(std::count(bytes.begin(), bytes.end(), '\n'));
+  submits_seen_ = 0;
   m->session->receive(bytes, t);
   drain_session_events(m);
+  m->msg_tokens -= std::max(0.0, lines - double(submits_seen_));
   flush(m);
   if (m->session->closing()) close_miner(m, m->session->close_reason(), "protocol_error");
 }
@@ -668,6 +673,7 @@ void Gateway::drain_session_events(Miner* m) {
         handle_authorize(m, ev.id, ev.auth);
         break;
       case SessionEventKind::kShare:
+        ++submits_seen_;
         handle_share(m, ev.share);
         break;
       case SessionEventKind::kRejected: {
@@ -884,6 +890,7 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
   WorkerStats& st = stats(worker);
   const std::string& name = worker_name(worker);
   LedgerCounts* lc = ledger_row(worker, work.job->link_id);
+  if (!v.accepted && m) m->msg_tokens -= 1;  // an invalid share costs its message after all
   if (!v.accepted) {
     ++st.rejected;
     ++st.rejected_low_difficulty;
@@ -893,11 +900,6 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
   }
   ++st.accepted;
   st.accepted_difficulty += work.difficulty;
-  if (m) {
-    // A valid share is the miner's job, never abuse: it gives back the
-    // message it cost (limits.messages_per_second stays for everything else).
-    m->msg_tokens = std::min(cfg_.limits.messages_per_second * 5, m->msg_tokens + 1);
-  }
   if (auto it = links_.find(work.job->link_id); it != links_.end())
     pools_[it->second->pool]->hashgate_accepted_difficulty += work.difficulty;
   if (lc) {

@@ -318,6 +318,7 @@ class Gateway {
   std::unordered_map<uint64_t, std::vector<std::pair<RpcId, AuthorizeParams>>> parked_auth_;
   std::unordered_set<std::string> ignores_set_extranonce_;  // worker names
 
+  uint64_t submits_seen_ = 0;  // shares passed to hashing while one read is handled (miner_read)
   uv_timer_t tick_;
   uv_timer_t link_check_;  // pool health, four times a second
   uv_timer_t stop_timer_;

@@ -446,6 +446,8 @@ def planned_move(hashgate, how):
         for m in ms:
             check(m["reconnects"] >= 1 or m["set_extranonce"] >= 1, "%s was not moved" % m["worker"])
             check(m["reconnects_ignored"] == 0, "%s ignored its move" % m["worker"])
+            check(m["stale_work_used"] == 0, "%s hashed its last connection's coinbase after a reconnect "
+                  "(its first job had an id it knew)" % m["worker"])
     check(not rejected, "shares rejected during a planned move: %s" % rejected)
     for name, rep in reports.items():
         c = rep["counts"]
