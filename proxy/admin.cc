@@ -1,6 +1,6 @@
 #include "proxy/admin.h"
 
-#include <civetweb.h>
+#include <openssl/crypto.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
@@ -61,15 +61,11 @@ void add_histogram(MetricFamily& f, const Histogram& h, std::vector<ClientMetric
   f.metric.push_back(std::move(m));
 }
 
-void reply(mg_connection* c, int status, const char* type, const std::string& body, const char* extra = "") {
-  mg_printf(c,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n%s"
-            "Connection: close\r\n\r\n",
-            status, mg_get_response_code_text(c, status), type, body.size(), extra);
-  mg_write(c, body.data(), body.size());
+HttpResponse reply(int status, const char* type, std::string body, const char* extra = "") {
+  return HttpResponse{status, type, std::move(body), extra};
 }
 
-void reply_json(mg_connection* c, int status, const std::string& body) { reply(c, status, "application/json", body); }
+HttpResponse reply_json(int status, std::string body) { return reply(status, "application/json", std::move(body)); }
 
 std::string error_json(std::string_view message) {
   std::string o = "{\"error\":";
@@ -523,87 +519,80 @@ void AdminServer::set_token(const std::string& token) {
 }
 
 bool AdminServer::start(std::string& error) {
-  mg_init_library(0);
-  const std::string ports = cfg_.bind->host.find(':') != std::string::npos
-                                ? "[" + cfg_.bind->host + "]:" + std::to_string(cfg_.bind->port)
-                                : cfg_.bind->host + ":" + std::to_string(cfg_.bind->port);
-  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "4", "request_timeout_ms", "10000",
-                           "enable_keep_alive", "no", nullptr};
-  mg_callbacks cb{};
-  cb.log_message = [](const mg_connection*, const char* message) {
-    log::warn("admin_http").kv("message", message);
-    return 1;
-  };
-  ctx_ = mg_start(&cb, this, options);
-  if (!ctx_) {
-    error = "admin server cannot listen on " + ports;
+  HttpServerOptions o;
+  o.host = cfg_.bind->host;
+  o.port = cfg_.bind->port;
+  // Health is answered on the server's I/O thread, never behind a worker
+  // busy with /metrics or a client that does not finish its request.
+  server_ = std::make_unique<HttpServer>(
+      o, [this](const HttpRequest& r) { return fast(r); }, [this](const HttpRequest& r) { return handle(r); });
+  if (!server_->start(error)) {
+    server_.reset();
     return false;
   }
-  mg_set_request_handler(ctx_, "/", &AdminServer::dispatch, this);
-  mg_server_port sp[4];
-  int n = mg_get_server_ports(ctx_, 4, sp);
-  port_ = n > 0 ? sp[0].port : 0;
+  port_ = server_->port();
   return true;
 }
 
 void AdminServer::stop() {
-  if (ctx_) {
-    mg_stop(ctx_);
-    ctx_ = nullptr;
+  if (server_) {
+    server_->stop();
+    server_.reset();
   }
 }
 
-int AdminServer::dispatch(mg_connection* c, void* self) { return static_cast<AdminServer*>(self)->handle(c); }
+std::optional<HttpResponse> AdminServer::fast(const HttpRequest& r) {
+  if (r.method != "GET" && r.method != "HEAD") return std::nullopt;
+  if (r.path != "/healthz" && r.path != "/readyz") return std::nullopt;
+  return handle(r);
+}
 
-int AdminServer::handle(mg_connection* c) {
-  const mg_request_info* ri = mg_get_request_info(c);
-  const std::string method = ri->request_method ? ri->request_method : "";
-  const std::string uri = ri->local_uri ? ri->local_uri : "/";
-  auto snap = box_.load();
-  if (!snap) {
-    reply(c, 503, "text/plain", "starting\n");
-    return 503;
+bool AdminServer::token_ok(const std::string& peer, const std::string* auth, const std::string& token) {
+  const double t = mono_seconds();
+  std::lock_guard<std::mutex> g(guess_mu_);
+  if (guesses_.size() > kMaxGuessers) {
+    for (auto it = guesses_.begin(); it != guesses_.end();)
+      it = t - it->second.first > kGuessWindowSeconds ? guesses_.erase(it) : std::next(it);
   }
+  auto& [since, count] = guesses_[peer];
+  if (t - since > kGuessWindowSeconds) since = t, count = 0;
+  if (count >= kMaxGuesses) return false;  // throttled: not even compared
+  const std::string want = "Bearer " + token;
+  // Constant time: how much of a guess is right must not show in the timing.
+  const bool ok = auth && auth->size() == want.size() && CRYPTO_memcmp(auth->data(), want.data(), want.size()) == 0;
+  if (!ok) ++count;
+  return ok;
+}
+
+HttpResponse AdminServer::handle(const HttpRequest& ri) {
+  const std::string& method = ri.method;
+  const std::string& uri = ri.path;
+  auto snap = box_.load();
+  if (!snap) return reply(503, "text/plain", "starting\n");
   const Snapshot& s = *snap;
   if (method == "GET" || method == "HEAD") {
-    if (uri == "/metrics") {
-      reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(s));
-      return 200;
-    }
+    if (uri == "/metrics") return reply(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(s));
     if (uri == "/healthz") {
       double age = mono_seconds() - s.published_mono;
-      if (age > kStallSeconds) {
-        reply(c, 503, "text/plain", "event loop stalled: no snapshot for " + std::to_string(int(age)) + " s\n");
-        return 503;
-      }
-      reply(c, 200, "text/plain", "ok\n");
-      return 200;
+      if (age > kStallSeconds)
+        return reply(503, "text/plain", "event loop stalled: no snapshot for " + std::to_string(int(age)) + " s\n");
+      return reply(200, "text/plain", "ok\n");
     }
     if (uri == "/readyz") {
-      if (!s.ready) {
-        reply(c, 503, "text/plain", "not ready: " + s.not_ready_reason + "\n");
-        return 503;
-      }
-      reply(c, 200, "text/plain", "ready\n");
-      return 200;
+      if (!s.ready) return reply(503, "text/plain", "not ready: " + s.not_ready_reason + "\n");
+      return reply(200, "text/plain", "ready\n");
     }
-    if (uri == "/api/v1/status") return reply_json(c, 200, status_json(s)), 200;
-    if (uri == "/api/v1/pools") return reply_json(c, 200, pools_json(s)), 200;
-    if (uri == "/api/v1/bans") return reply_json(c, 200, bans_json(s)), 200;
-    if (uri == "/api/v1/boards") return reply_json(c, 200, boards_json(s)), 200;
+    if (uri == "/api/v1/status") return reply_json(200, status_json(s));
+    if (uri == "/api/v1/pools") return reply_json(200, pools_json(s));
+    if (uri == "/api/v1/bans") return reply_json(200, bans_json(s));
+    if (uri == "/api/v1/boards") return reply_json(200, boards_json(s));
     if (uri == "/api/v1/workers") {
       size_t limit = 1000;
-      char buf[16];
-      if (ri->query_string && mg_get_var(ri->query_string, std::strlen(ri->query_string), "limit", buf, sizeof buf) > 0)
-        limit = size_t(std::max(0L, std::strtol(buf, nullptr, 10)));
-      return reply_json(c, 200, workers_json(s, limit)), 200;
+      if (auto v = ri.query_value("limit"); v && !v->empty()) limit = size_t(std::max(0L, std::strtol(v->c_str(), nullptr, 10)));
+      return reply_json(200, workers_json(s, limit));
     }
-    if (uri == "/" || uri == "/index.html") {
-      reply(c, 200, "text/html; charset=utf-8", std::string(kDashboardHtml));
-      return 200;
-    }
-    reply_json(c, 404, error_json("no such endpoint: " + uri));
-    return 404;
+    if (uri == "/" || uri == "/index.html") return reply(200, "text/html; charset=utf-8", std::string(kDashboardHtml));
+    return reply_json(404, error_json("no such endpoint: " + uri));
   }
   if (method == "POST" || method == "DELETE") {
     // POST /api/v1/pools/<name>/enable|disable and DELETE /api/v1/bans/<address>, with the bearer token.
@@ -613,32 +602,24 @@ int AdminServer::handle(mg_connection* c) {
       std::lock_guard<std::mutex> g(token_mu_);
       token = token_;
     }
-    const char* auth = mg_get_header(c, "Authorization");
-    if (token.empty()) {
-      reply_json(c, 403, error_json("changes are disabled: set admin.token in the config"));
-      return 403;
-    }
-    if (!auth || std::string(auth) != "Bearer " + token) {
-      log::warn("admin_unauthorized").kv("uri", uri).kv("peer", ri->remote_addr);
-      reply(c, 401, "application/json", error_json("missing or wrong bearer token"),
-            "WWW-Authenticate: Bearer\r\n");
-      return 401;
+    if (token.empty()) return reply_json(403, error_json("changes are disabled: set admin.token in the config"));
+    if (!token_ok(ri.peer, ri.header("Authorization"), token)) {
+      log::warn("admin_unauthorized").kv("uri", uri).kv("peer", ri.peer);
+      return reply(401, "application/json", error_json("missing or wrong bearer token (at most " +
+                                                        std::to_string(kMaxGuesses) + " wrong ones a minute)"),
+                   "WWW-Authenticate: Bearer\r\n");
     }
     const std::string bans_prefix = "/api/v1/bans/";
     if (method == "DELETE" && uri.rfind(bans_prefix, 0) == 0) {
       std::string addr = uri.substr(bans_prefix.size());
       bool known = std::any_of(s.bans.begin(), s.bans.end(), [&](const BanSnapshot& b) { return b.address == addr; });
-      if (!known) {
-        reply_json(c, 404, error_json("'" + addr + "' is not banned"));
-        return 404;
-      }
+      if (!known) return reply_json(404, error_json("'" + addr + "' is not banned"));
       submit_(AdminCommand{AdminCommand::Kind::kUnban, addr});
-      log::info("admin_command").kv("action", "unban").kv("address", addr).kv("peer", ri->remote_addr);
+      log::info("admin_command").kv("action", "unban").kv("address", addr).kv("peer", ri.peer);
       std::string body = "{\"queued\":true";
       kv(body, "unban", addr);
       body += "}";
-      reply_json(c, 202, body);
-      return 202;
+      return reply_json(202, body);
     }
     if (method == "POST" && uri.rfind(prefix, 0) == 0) {
       std::string rest = uri.substr(prefix.size());
@@ -646,29 +627,21 @@ int AdminServer::handle(mg_connection* c) {
       std::string name = slash == std::string::npos ? "" : rest.substr(0, slash);
       std::string action = slash == std::string::npos ? rest : rest.substr(slash + 1);
       bool known = std::any_of(s.pools.begin(), s.pools.end(), [&](const PoolSnapshot& p) { return p.name == name; });
-      if (!known) {
-        reply_json(c, 404, error_json("no pool named '" + name + "'"));
-        return 404;
-      }
-      if (action != "enable" && action != "disable") {
-        reply_json(c, 400, error_json("unknown action '" + action + "' (expected enable or disable)"));
-        return 400;
-      }
+      if (!known) return reply_json(404, error_json("no pool named '" + name + "'"));
+      if (action != "enable" && action != "disable")
+        return reply_json(400, error_json("unknown action '" + action + "' (expected enable or disable)"));
       submit_(AdminCommand{action == "enable" ? AdminCommand::Kind::kPoolEnable : AdminCommand::Kind::kPoolDisable,
                            name});
-      log::info("admin_command").kv("action", "pool_" + action).kv("pool", name).kv("peer", ri->remote_addr);
+      log::info("admin_command").kv("action", "pool_" + action).kv("pool", name).kv("peer", ri.peer);
       std::string body = "{\"queued\":true";
       kv(body, "pool", name);
       kv(body, "action", action);
       body += "}";
-      reply_json(c, 202, body);
-      return 202;
+      return reply_json(202, body);
     }
-    reply_json(c, 404, error_json("no such endpoint: " + uri));
-    return 404;
+    return reply_json(404, error_json("no such endpoint: " + uri));
   }
-  reply_json(c, 405, error_json("method " + method + " not allowed"));
-  return 405;
+  return reply_json(405, error_json("method " + method + " not allowed"));
 }
 
 }  // namespace hashgate

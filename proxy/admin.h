@@ -1,17 +1,19 @@
-// The admin HTTP server (civetweb, its own threads): /metrics, /healthz,
+// The admin HTTP server (HttpServer: its own threads): /metrics, /healthz,
 // /readyz, /api/v1/..., and the dashboard at /. It reads the snapshots the
 // loop publishes and hands changes to the loop as commands; it never touches
 // the loop's data.
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "conf/config.h"
+#include "proxy/http_server.h"
 #include "proxy/snapshot.h"
-
-struct mg_context;
-struct mg_connection;
 
 namespace hashgate {
 
@@ -40,16 +42,25 @@ class AdminServer {
   static std::string metrics_text(const Snapshot& s);
 
  private:
-  static int dispatch(mg_connection* c, void* self);
-  int handle(mg_connection* c);
+  // Health on the I/O thread; nullopt for the rest, which go to a worker.
+  std::optional<HttpResponse> fast(const HttpRequest& r);
+  HttpResponse handle(const HttpRequest& r);
+  // The bearer token, compared in constant time; at most kMaxGuesses wrong
+  // ones per client address a minute (past it, nothing is compared).
+  bool token_ok(const std::string& peer, const std::string* auth, const std::string& token);
+  static constexpr unsigned kMaxGuesses = 10;
+  static constexpr double kGuessWindowSeconds = 60;
+  static constexpr size_t kMaxGuessers = 4096;
 
   const SnapshotBox& box_;
   conf::Admin cfg_;
   std::function<void(AdminCommand)> submit_;
-  mg_context* ctx_ = nullptr;
+  std::unique_ptr<HttpServer> server_;
   int port_ = 0;
   mutable std::mutex token_mu_;
   std::string token_;
+  std::mutex guess_mu_;
+  std::unordered_map<std::string, std::pair<double, unsigned>> guesses_;  // peer -> window start, wrong tokens
 };
 
 }  // namespace hashgate

@@ -26,7 +26,10 @@ namespace hashgate {
 namespace {
 
 constexpr double kStopDeadlineSeconds = 5;
-constexpr int kBacklog = 1024;
+// Pending connections the kernel queues per listener (capped by
+// net.core.somaxconn): a farm of thousands reconnecting at once must not
+// overflow the accept queue into SYN retransmits (1,024 did at 5,000).
+constexpr int kBacklog = 65535;
 // Bad shares in a row on the new space before a miner is taken to ignore
 // mining.set_extranonce (a share of an honest miner is good by construction).
 constexpr unsigned kBadSharesAfterMove = 3;

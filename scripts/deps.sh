@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   clang libclang-rt-14-dev llvm
   libuv1-dev libsimdjson-dev libssl-dev openssl libmimalloc-dev libspdlog-dev libfmt-dev
-  prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev doctest-dev zlib1g-dev
+  prometheus-cpp-dev libyaml-cpp-dev doctest-dev zlib1g-dev
   libsqlite3-dev libpq-dev
   python3 curl socat procps
 )

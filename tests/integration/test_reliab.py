@@ -355,6 +355,68 @@ def test_admin_idle_connections(hashgate):
         stop_all(gw, a)
 
 
+def http_raw(port, request):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(request)
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    return out
+
+
+def test_admin_head_and_token_guesses(hashgate):
+    """HEAD gets the headers without a body; wrong bearer tokens are throttled
+    per address (past 10 a minute even the right one is refused)."""
+    d = tempfile.mkdtemp(prefix="hashgate-admin2-")
+    a, a_port, _ = start_pool(d, "a")
+    gw, port = start_gateway(hashgate, d, config([("main", a_port)],
+                                                 admin={"bind": "127.0.0.1:0", "token": "right-token-0123456789"}))
+    try:
+        admin = gw.wait_line(event_of("admin_listening"))["port"]
+        get = http_raw(admin, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = http_raw(admin, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        gh, gb = get.split(b"\r\n\r\n", 1)
+        hh, hb = head.split(b"\r\n\r\n", 1)
+        check(len(gb) > 100 and b"Content-Length" in hh, "GET /metrics: %d bytes" % len(gb))
+        check(hb == b"", "HEAD /metrics sent a %d-byte body" % len(hb))
+
+        def post(token):
+            r = http_raw(admin, b"POST /api/v1/pools/main/enable HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                         token + b"\r\n\r\n")
+            return int(r.split(b" ", 2)[1])
+        check(post(b"right-token-0123456789") == 202, "the right token was refused before any guess")
+        codes = [post(b"guess-%d" % i) for i in range(10)]
+        check(codes == [401] * 10, "wrong tokens answered %s" % codes)
+        after = post(b"right-token-0123456789")
+        check(after == 401, "after 10 wrong tokens the right one got %d (not throttled)" % after)
+        gw.stop()
+    finally:
+        stop_all(gw, a)
+    print("admin: HEAD without body; 10 wrong tokens, then the right one refused (throttled)")
+
+
+def test_listen_backlog(hashgate):
+    """The Stratum listener's accept queue is as deep as the kernel allows
+    (net.core.somaxconn), not 1,024: 5,000 miners connecting at once must
+    not overflow it. ss shows a listening socket's backlog as its Send-Q."""
+    d = tempfile.mkdtemp(prefix="hashgate-backlog-")
+    a, a_port, _ = start_pool(d, "a")
+    gw, port = start_gateway(hashgate, d, config([("main", a_port)]))
+    try:
+        out = subprocess.run(["ss", "-ltnH", "sport = :%d" % port], capture_output=True, text=True, check=True).stdout
+        gw.stop()
+    finally:
+        stop_all(gw, a)
+    somaxconn = int(open("/proc/sys/net/core/somaxconn").read())
+    backlog = int(out.split()[2])
+    check(backlog == min(65535, somaxconn), "listen backlog %d, somaxconn %d" % (backlog, somaxconn))
+    print("listen backlog %d (somaxconn %d)" % (backlog, somaxconn))
+
+
 TESTS = {
     "outage_no_ban": test_outage_no_ban,
     "passthrough_authorize_kept": test_passthrough_authorize_kept,
@@ -364,6 +426,8 @@ TESTS = {
     "set_version_mask": test_set_version_mask,
     "limbo_pool": test_limbo_pool,
     "admin_idle_connections": test_admin_idle_connections,
+    "admin_head_and_token_guesses": test_admin_head_and_token_guesses,
+    "listen_backlog": test_listen_backlog,
 }
 
 if __name__ == "__main__":
