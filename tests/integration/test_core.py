@@ -101,10 +101,11 @@ def aggregate_scenario(hashgate, algorithm, miner_diff, pool_diff, count, shares
                        extra_config=None, pool_args=()):
     config = {"vardiff": fixed_vardiff(miner_diff), "aggregation": {"mode": mode}}
     config.update(extra_config or {})
-    # Jobs wait for shares too (--shares-per-job): a busy machine slows the
+    # Jobs wait for shares too (--shares-per-job, about two shares per miner
+    # per job at 200 miners): a busy machine slows the
     # miners, and then the jobs, so the shares a test needs never go stale.
     scn = Scenario(hashgate, algorithm, pool_args=["--difficulty", str(pool_diff), "--job-interval", "3",
-                                                   "--clean-every", "2", "--shares-per-job", "40"] + list(pool_args),
+                                                   "--clean-every", "2", "--shares-per-job", "100"] + list(pool_args),
                    config=config)
     try:
         miners = scn.miners(count, shares, *extra_miner)
