@@ -217,7 +217,25 @@ void DownstreamSession::bind(const Binding& b, double now) {
   bound_ = true;
   wants_upstream_ = false;
   sent_ = {};
+  grant_unasked_mask();
   answer_pending();
+}
+
+void DownstreamSession::set_profile(const FirmwareProfile* p) {
+  // Only a change of difficulty rules touches vardiff (its statistics stay
+  // when the profile changes only in how the miner is moved).
+  if (!profile_ || !p || p->difficulty != profile_->difficulty || p->min_difficulty != profile_->min_difficulty)
+    vardiff_.set_shape(p);
+  profile_ = p;
+  grant_unasked_mask();
+}
+
+void DownstreamSession::grant_unasked_mask() {
+  // Firmware that rolls version bits without negotiating them (a rented
+  // Antminer S21) gets the pool's whole mask, unannounced: what it rolls
+  // inside it is valid work, what falls outside is still refused.
+  if (profile_ && profile_->rolls_without_configure && bound_ && !configure_.version_rolling)
+    session_mask_ = binding_.version_mask;
 }
 
 void DownstreamSession::unbind() {
@@ -269,10 +287,12 @@ void DownstreamSession::send_set_extranonce(const Binding& b, double now) {
   sent_ = {};
   clean_next_ = true;
   if (!same_space) write_set_extranonce(owned_out(), b.extranonce1, b.extranonce2_size);
-  if (session_mask_ & ~b.version_mask) {
+  // Narrowed for miners that negotiated; an unasked grant is simply re-granted.
+  if (configure_.version_rolling && (session_mask_ & ~b.version_mask)) {
     session_mask_ &= b.version_mask;
     write_set_version_mask(owned_out(), session_mask_);
   }
+  grant_unasked_mask();
   announced_difficulty_ = 0;  // re-announce with the first job on the new pool
   if (ready()) deliver_latest();
 }

@@ -149,6 +149,12 @@ class DownstreamSession {
   // session's mask becomes what the miner asked for within the new one, and
   // the miner is told when it changes.
   void set_pool_version_mask(uint32_t mask);
+  // The miner's firmware profile (protocol/firmware_profile.h): shapes every
+  // difficulty it is sent, and grants the pool's version mask to firmware
+  // that rolls version bits without mining.configure. Set before the first
+  // job; the profile outlives the session (the gateway's book).
+  void set_profile(const FirmwareProfile* p);
+  const FirmwareProfile* profile() const { return profile_; }
   void close(std::string reason);
 
   // ---- state ----
@@ -197,6 +203,7 @@ class DownstreamSession {
   // The session leaves its binding: its jobs there stay answerable while
   // the connection still has them (shares in flight during a move).
   void keep_previous();
+  void grant_unasked_mask();
   void reject(const RpcId& id, ErrorCode code, std::string_view message, std::string_view worker);
   void violation(ErrorCode code, std::string message);
   void request_upstream();
@@ -227,6 +234,7 @@ class DownstreamSession {
   std::string resume_id_;
   std::string close_reason_;
   Binding binding_;
+  const FirmwareProfile* profile_ = nullptr;
   uint32_t session_mask_ = 0;
   std::vector<std::string> workers_;
   double announced_difficulty_ = 0;

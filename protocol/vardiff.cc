@@ -31,7 +31,16 @@ Vardiff::Vardiff(const VardiffConfig& cfg, double now)
 }
 
 double Vardiff::clamp(double d) const {
-  return std::min(std::clamp(d, std::max(cfg_->min, floor_), cfg_->max), ceiling_);
+  d = std::min(std::clamp(d, std::max(cfg_->min, floor_), cfg_->max), ceiling_);
+  // The firmware's own limits win over the ceiling: work it cannot do at
+  // all loses more than work the pool credits at its own difficulty.
+  return shape_ ? shape_->shape(d) : d;
+}
+
+void Vardiff::set_shape(const FirmwareProfile* p) {
+  shape_ = p;
+  diff_ = clamp(diff_);
+  in_force_ = diff_;
 }
 
 void Vardiff::advance(double now) {

@@ -14,6 +14,8 @@
 #include <limits>
 #include <optional>
 
+#include "protocol/firmware_profile.h"
+
 namespace hashgate {
 
 struct VardiffConfig {
@@ -43,6 +45,12 @@ class Vardiff {
   // difficulty). Wins over the floor and `min`. True when it lowered difficulty().
   bool set_ceiling(double ceiling);
   double ceiling() const { return ceiling_; }
+  // The miner's firmware takes only some difficulties (integers, powers of
+  // two, a minimum): every difficulty is shaped by its profile last, so the
+  // miner works exactly at what it is told. Null: any positive number.
+  // Call before the first difficulty is announced (or when the next
+  // announcement is a fresh one): the shaped value is taken as in force.
+  void set_shape(const FirmwareProfile* p);
   // An accepted share that was mined at `mined_difficulty`; returns the new
   // difficulty when it changed.
   std::optional<double> on_share(double mined_difficulty, double now);
@@ -63,6 +71,7 @@ class Vardiff {
   double diff_;
   double floor_;
   double ceiling_ = std::numeric_limits<double>::infinity();
+  const FirmwareProfile* shape_ = nullptr;
   double in_force_;         // the difficulty the miner is mining at, as far as shares show
   double window_start_;
   double exposure_ = 0;     // integral of dt / in_force_ since window_start_

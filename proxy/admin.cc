@@ -259,6 +259,8 @@ std::string workers_json(const Snapshot& s, size_t limit) {
     o += "{";
     kv(o, "name", x.name, false);
     kv(o, "sessions", x.sessions);
+    kv(o, "agent", x.agent);
+    kv(o, "profile", x.profile);
     kv(o, "hashrate", x.hashrate);
     kv(o, "accepted", x.accepted);
     kv(o, "rejected", x.rejected);
@@ -333,6 +335,17 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
 
   f = family("hashgate_sessions", "Miner sessions bound to a pool, by pool", MetricType::Gauge);
   for (const auto& [pool, n] : s.sessions_by_pool) add(f, double(n), {{"pool", pool}});
+  fams.push_back(std::move(f));
+
+  f = family("hashgate_profile_sessions", "Miner sessions by firmware compatibility profile", MetricType::Gauge);
+  for (size_t i = 0; i < s.profile_names.size() && i < s.profile_sessions.size(); ++i)
+    add(f, double(s.profile_sessions[i]), {{"profile", s.profile_names[i]}});
+  fams.push_back(std::move(f));
+
+  f = family("hashgate_profile_violations_total",
+             "Workers whose miner contradicted its firmware profile (then handled by the safe rule), by profile and rule",
+             MetricType::Counter);
+  for (const auto& [key, n] : s.profile_violations) add(f, double(n), {{"profile", key.first}, {"rule", key.second}});
   fams.push_back(std::move(f));
 
   f = family("hashgate_shares_total", "Miner shares by verdict", MetricType::Counter);

@@ -36,6 +36,8 @@ constexpr unsigned kBadSharesAfterMove = 3;
 constexpr size_t kMaxRemembered = 100000;
 // Passthrough authorizes kept for a miner while no pool connection is open.
 constexpr size_t kMaxParkedAuthorizes = 64;
+// Distinct user agents shown per worker; later ones show as none.
+constexpr size_t kMaxAgents = 1024;
 // A lost pool connection that had a session id: its miners that cannot move
 // in place wait this long for a resumed subscription before client.reconnect.
 constexpr double kResumeWindowSeconds = 1.5;
@@ -288,6 +290,8 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
                    [&](size_t a, size_t b) { return cfg_.pools[a].priority < cfg_.pools[b].priority; });
   active_pool_ = pool_order_.front();
   for (const conf::Pool& p : cfg_.pools) pools_.push_back(make_pool_state(p));
+  profiles_ = std::make_unique<ProfileSelector>(cfg_);
+  profile_sessions_.assign(profiles_->book().all().size(), 0);
   uv_timer_init(loop_, &tick_);
   tick_.data = this;
   uv_timer_init(loop_, &link_check_);
@@ -670,9 +674,11 @@ void Gateway::drain_session_events(Miner* m) {
   while (m->session->next_event(ev)) {
     switch (ev.kind) {
       case SessionEventKind::kNeedUpstream:
+        apply_profile(m);
         assign_upstream(m);
         break;
       case SessionEventKind::kAuthorize:
+        apply_profile(m);  // the user agent is known by now, before the first difficulty
         handle_authorize(m, ev.id, ev.auth);
         break;
       case SessionEventKind::kShare:
@@ -778,9 +784,26 @@ void Gateway::authorize_miner(Miner* m, const RpcId& id, const std::string& user
   // once-a-second snapshot does not walk every session.
   if (m->session->workers().size() > before) {
     m->worker_ids.push_back(worker_id(m->session->workers().back()));
-    if (stats(m->worker_ids.back()).sessions++ == 0) ++active_workers_;
+    apply_profile(m);  // the worker is known now: its safe variant if it was caught before
+    WorkerStats& st = stats(m->worker_ids.back());
+    if (st.sessions++ == 0) ++active_workers_;
+    st.agent = agent_id(m->session->agent());
+    if (const FirmwareProfile* p = m->session->profile()) st.profile = uint16_t(profiles_->index(p));
     ledger_workers_changed();
   }
+}
+
+uint16_t Gateway::agent_id(const std::string& agent) {
+  if (auto it = agent_ids_.find(agent); it != agent_ids_.end()) return it->second;
+  // Bounded: a peer inventing user agents gets no more rows than this.
+  if (agent_ids_.size() >= kMaxAgents) return WorkerStats::kNone;
+  auto next = std::make_shared<std::vector<std::string>>(published_agents_ ? *published_agents_
+                                                                           : std::vector<std::string>{});
+  next->push_back(agent);
+  const uint16_t id = uint16_t(next->size() - 1);
+  agent_ids_.emplace(agent, id);
+  published_agents_ = std::move(next);  // a new list: snapshots keep the one they read
+  return id;
 }
 
 uint32_t Gateway::worker_id(const std::string& name) {
@@ -935,10 +958,38 @@ bool Gateway::owes_answer(const Miner* m) const {
 }
 
 bool Gateway::can_move_in_place(const Miner* m) const {
-  if (!m->session->extranonce_subscribed()) return false;
+  const FirmwareProfile* p = m->session->profile();
+  if (!p || p->move_by(m->session->extranonce_subscribed()) != MoveBy::kSetExtranonce) return false;
+  // A worker caught ignoring set_extranonce on an earlier session (its
+  // session's profile may have been chosen before the worker was known).
   for (const std::string& w : m->session->workers())
     if (ignores_set_extranonce_.count(w)) return false;
   return true;
+}
+
+void Gateway::apply_profile(Miner* m) {
+  const size_t listener = m->listener ? size_t(m->listener->cfg - cfg_.listeners.data()) : SIZE_MAX;
+  const FirmwareProfile* p = profiles_->select(listener, m->addr, m->session->agent());
+  for (const std::string& w : m->session->workers())
+    if (ignores_set_extranonce_.count(w)) p = profiles_->safe_variant(p);
+  const FirmwareProfile* had = m->session->profile();
+  if (had == p) return;
+  if (had) --profile_sessions_[profiles_->index(had)];
+  ++profile_sessions_[profiles_->index(p)];
+  m->session->set_profile(p);
+}
+
+void Gateway::note_profile_violation(Miner* m, const char* rule) {
+  const FirmwareProfile* p = m->session->profile();
+  const std::string name = p ? p->name : "-";
+  ++profile_violations_[{name, rule}];
+  log::warn("miner_contradicts_profile")
+      .kv("session", m->session->id())
+      .kv("peer", m->peer)
+      .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
+      .kv("agent", m->session->agent())
+      .kv("profile", name)
+      .kv("rule", rule);
 }
 
 void Gateway::note_share_after_move(Miner* m, bool good) {
@@ -952,8 +1003,11 @@ void Gateway::note_share_after_move(Miner* m, bool good) {
   // reconnected session is new), and this one is moved by reconnect now.
   m->checking_move = false;
   const auto& ws = m->session->workers();
+  bool first = false;
   for (const std::string& w : ws)
-    if (ignores_set_extranonce_.size() < kMaxRemembered) ignores_set_extranonce_.insert(w);
+    if (ignores_set_extranonce_.size() < kMaxRemembered) first |= ignores_set_extranonce_.insert(w).second;
+  if (first) note_profile_violation(m, "set_extranonce");
+  apply_profile(m);  // the safe variant from now on
   log::warn("miner_ignores_set_extranonce")
       .kv("session", m->session->id())
       .kv("peer", m->peer)
@@ -1153,6 +1207,7 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
       .kv("peer", m->peer)
       .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
       .kv("reason", reason);
+  if (const FirmwareProfile* p = m->session->profile()) --profile_sessions_[profiles_->index(p)];
   for (uint32_t w : m->worker_ids) {
     if (row(w).sessions && --stats(w).sessions == 0) --active_workers_;
     if (m->session->difficulty_settled()) stats(w).settled_difficulty = m->session->difficulty();
@@ -1450,7 +1505,7 @@ void Gateway::check_link_timeouts() {
   for (auto& [l, why] : failed) link_lost(l, why);
 }
 
-Binding Gateway::make_binding(Link* l, uint32_t prefix) const {
+Binding Gateway::make_binding(Link* l, uint32_t prefix, const Miner* m) const {
   const auto& sub = l->session->subscription();
   Binding b;
   b.link_id = l->id;
@@ -1458,7 +1513,19 @@ Binding Gateway::make_binding(Link* l, uint32_t prefix) const {
   b.prefix_offset = uint32_t(sub.extranonce1.size());
   const uint32_t p = l->prefixes->prefix_bytes();
   for (uint32_t i = 0; i < p; ++i) b.extranonce1.push_back(uint8_t(prefix >> (8 * (p - 1 - i))));
-  b.extranonce2_size = sub.extranonce2_size - p;
+  // More extranonce2 than the firmware handles (cgminer lineage: 8 bytes)
+  // would make it hash on and lose every share: the bytes it cannot take
+  // are fixed as zeros after its prefix, inside its own slice of the space.
+  const FirmwareProfile* prof = m->session->profile() ? m->session->profile() : profiles_->book().fallback();
+  const SpaceShape shape = shape_space(*prof, sub.extranonce2_size, p, cfg_.aggregation.min_extranonce2_size);
+  b.extranonce1.insert(b.extranonce1.end(), shape.fixed_bytes, uint8_t(0));
+  b.extranonce2_size = shape.miner_extranonce2;
+  if (shape.below_minimum || (prof->max_extranonce1_size && b.extranonce1.size() > prof->max_extranonce1_size))
+    log::warn("miner_space_outside_profile")
+        .kv("session", m->session->id()).kv("peer", m->peer).kv("profile", prof->name)
+        .kv("extranonce1_bytes", b.extranonce1.size()).kv("extranonce1_max", prof->max_extranonce1_size)
+        .kv("extranonce2_bytes", shape.miner_extranonce2).kv("extranonce2_min", cfg_.aggregation.min_extranonce2_size)
+        .kv("why", "the pool's extranonce leaves this firmware less room than it needs; its shares may be lost");
   b.version_mask = l->session->version_mask();
   return b;
 }
@@ -1602,6 +1669,14 @@ void Gateway::move_session(Miner* m) {
 }
 
 void Gateway::send_move(Miner* m, size_t pool, uint32_t wait) {
+  const FirmwareProfile* prof = m->session->profile();
+  bool closes = prof && !prof->follows_reconnect;
+  for (const std::string& w : m->session->workers()) closes = closes || ignores_reconnect_.count(w);
+  if (closes) {
+    log::info("miner_moved").kv("session", m->session->id()).kv("peer", m->peer).kv("pool", pools_[pool]->cfg->name)
+        .kv("how", "close").kv("profile", prof ? prof->name : "-");
+    return close_miner(m, "moved: its firmware does not follow client.reconnect", "moved");
+  }
   std::optional<conf::Endpoint> pool_ep;
   if (pools_[pool]->cfg->scheme != conf::PoolScheme::kTest) pool_ep = pools_[pool]->cfg->endpoint;
   const auto to = reconnect_target(m->tunneled, pool_ep, m->listener ? m->listener->cfg->advertise : std::nullopt,
@@ -1951,9 +2026,9 @@ void Gateway::place_session(Link* l, Miner* m, uint32_t prefix, bool in_place) {
   if (in_place) {
     m->checking_move = true;
     m->bad_after_move = 0;
-    m->session->send_set_extranonce(make_binding(l, prefix), now());
+    m->session->send_set_extranonce(make_binding(l, prefix, m), now());
   } else {
-    m->session->bind(make_binding(l, prefix), now());
+    m->session->bind(make_binding(l, prefix, m), now());
     drain_session_events(m);
   }
   flush(m);
@@ -2074,7 +2149,15 @@ void Gateway::on_tick() {
   }
   for (Miner* m : retargeted) flush(m);
   // Told to reconnect and still here: the last resort.
-  for (Miner* m : overdue) close_miner(m, "did not follow client.reconnect", "reconnect_ignored");
+  for (Miner* m : overdue) {
+    // Its profile said it follows client.reconnect: from now on its workers
+    // are moved by a close (every firmware connects again at once).
+    bool first = false;
+    for (const std::string& w : m->session->workers())
+      if (ignores_reconnect_.size() < kMaxRemembered) first |= ignores_reconnect_.insert(w).second;
+    if (first) note_profile_violation(m, "reconnect");
+    close_miner(m, "did not follow client.reconnect", "reconnect_ignored");
+  }
   for (auto& [m, why] : slow) {
     punish(m->addr, Violation::kSlowClient);
     close_miner(m, why, "slow_client");  // a ban may have closed it already: close_miner ignores that
@@ -2170,6 +2253,10 @@ void Gateway::publish_snapshot() {
   published_workers_.names.assign(worker_name_chunks_.begin(), worker_name_chunks_.end());
   published_workers_.size = worker_count_;
   s->worker_table = published_workers_;
+  for (const FirmwareProfile& fp : profiles_->book().all()) s->profile_names.push_back(fp.name);
+  s->profile_sessions = profile_sessions_;
+  s->profile_violations = profile_violations_;
+  s->agents = published_agents_;
   s->hashes_per_difficulty = hpd;
   s->published_loop = t;
   uint64_t acc = 0, rst = 0, rdup = 0, rlow = 0, roth = 0, fwd = 0, blocks = 0;

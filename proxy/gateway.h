@@ -26,6 +26,7 @@
 #include "proxy/guard.h"
 #include "proxy/hash_pool.h"
 #include "proxy/ledger.h"
+#include "proxy/profiles.h"
 #include "proxy/snapshot.h"
 #include "proxy/tls.h"
 #include "proxy/transport.h"
@@ -147,6 +148,13 @@ class Gateway {
   // its subscribe, or (passthrough) an authorize. Such a miner is never
   // timed out as a slow client.
   bool owes_answer(const Miner* m) const;
+  // The firmware profile for `m` (listener, address range, user agent; the
+  // safe variant once one of its workers contradicted set_extranonce), given
+  // to its session; counted per profile.
+  void apply_profile(Miner* m);
+  // A miner did not do what its profile says: logged once per worker and
+  // rule, counted; `rule` names what it contradicted.
+  void note_profile_violation(Miner* m, const char* rule);
   void note_share_after_move(Miner* m, bool good);
   // The pool changed the connection's extranonce: re-split every session.
   void resplit_link(Link* l);
@@ -156,7 +164,7 @@ class Gateway {
   // A redirect by client.reconnect is bounded: a failure there (or a reload)
   // takes the pool back to its configured endpoint.
   void end_redirect(PoolState& ps, const std::string& why);
-  Binding make_binding(Link* l, uint32_t prefix) const;
+  Binding make_binding(Link* l, uint32_t prefix, const Miner* m) const;
   void unbind_miner(Miner* m);
   // Sessions of a connection that is gone: moved, or closed.
   void rehome(const std::vector<uint64_t>& sessions, bool close_instead);
@@ -317,6 +325,14 @@ class Gateway {
   // Passthrough: authorizes of sessions that have no pool connection now.
   std::unordered_map<uint64_t, std::vector<std::pair<RpcId, AuthorizeParams>>> parked_auth_;
   std::unordered_set<std::string> ignores_set_extranonce_;  // worker names
+  std::unordered_set<std::string> ignores_reconnect_;       // worker names: moved by a close
+  // Firmware profiles (compatibility.*): fixed at start (sessions point into them).
+  std::unique_ptr<ProfileSelector> profiles_;
+  std::vector<uint64_t> profile_sessions_;              // by ProfileBook index
+  std::unordered_map<std::string, uint16_t> agent_ids_;   // user agents seen, interned
+  std::shared_ptr<const std::vector<std::string>> published_agents_;
+  uint16_t agent_id(const std::string& agent);
+  std::map<std::pair<std::string, std::string>, uint64_t> profile_violations_;  // (profile, rule)
 
   uint64_t submits_seen_ = 0;  // shares passed to hashing while one read is handled (miner_read)
   uv_timer_t tick_;

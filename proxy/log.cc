@@ -56,7 +56,7 @@ namespace {
 constexpr unsigned kRepeatsPerSecond = 20;
 const std::unordered_set<std::string_view> kRateLimited = {
     "share_rejected",     "share_rejected_by_pool", "miner_protocol_error", "pool_protocol_error",
-    "share_not_forwarded", "accept_failed",         "admin_unauthorized",   "admin_http",
+    "share_not_forwarded", "accept_failed", "miner_space_outside_profile", "miner_contradicts_profile",         "admin_unauthorized",   "admin_http",
     // A pool can cause these at any rate too (a reconnect loop).
     "pool_reconnect_followed", "pool_connecting",   "pool_disconnected",
     // One line per authorize: a peer reconnecting in a loop writes as many.

@@ -70,6 +70,11 @@ const FirmwareProfile* ProfileSelector::select(size_t listener, const Address& p
   return book_.match(agent);
 }
 
+size_t ProfileSelector::index(const FirmwareProfile* p) const {
+  if (p >= safe_.data() && p < safe_.data() + safe_.size()) return size_t(p - safe_.data());
+  return book_.index_of(p);
+}
+
 const FirmwareProfile* ProfileSelector::safe_variant(const FirmwareProfile* p) const {
   if (p >= safe_.data() && p < safe_.data() + safe_.size()) return p;  // already the safe one
   return &safe_[book_.index_of(p)];

@@ -24,6 +24,8 @@ class ProfileSelector {
   // rules, but moved by client.reconnect or a close, never set_extranonce.
   const FirmwareProfile* safe_variant(const FirmwareProfile* p) const;
   const ProfileBook& book() const { return book_; }
+  // The book's index of `p` or of the profile it is the safe variant of.
+  size_t index(const FirmwareProfile* p) const;
 
  private:
   ProfileBook book_;

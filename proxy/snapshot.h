@@ -92,6 +92,11 @@ struct WorkerStats : WorkerCounters {
   RateEstimator rate;     // accepted difficulty per second
   uint64_t sessions = 0;  // sessions that authorized this worker, counted as they come and go
   double settled_difficulty = 0;  // where its vardiff settled last: a reconnect starts there
+  // Its last session's firmware: an index into Snapshot::agents and into
+  // Snapshot::profile_names (kNone until it authorizes).
+  static constexpr uint16_t kNone = 0xffff;
+  uint16_t agent = kNone;
+  uint16_t profile = kNone;
 };
 
 // Workers in the order hashgate first saw them, in chunks of rows. The loop
@@ -114,6 +119,8 @@ struct WorkerTable {
 
 struct WorkerSnapshot : WorkerCounters {
   std::string name;
+  std::string agent;    // user agent of its last session's mining.subscribe
+  std::string profile;  // firmware profile that session got
   uint64_t sessions = 0;
   double hashrate = 0;
   double reject_ratio = 0;
@@ -176,6 +183,12 @@ struct Snapshot {
   uint64_t addresses_tracked = 0;
   std::map<std::string, uint64_t> shares;              // by result
   std::map<std::string, uint64_t> sessions_by_pool;
+  // Firmware profiles: names by book index, sessions now per profile,
+  // violations by (profile, rule); user agents seen (interned, bounded).
+  std::vector<std::string> profile_names;
+  std::vector<uint64_t> profile_sessions;  // parallel to profile_names
+  std::map<std::pair<std::string, std::string>, uint64_t> profile_violations;
+  std::shared_ptr<const std::vector<std::string>> agents;
   uint64_t reloads_ok = 0;
   uint64_t reloads_failed = 0;
   std::string last_reload_error;
@@ -195,6 +208,8 @@ struct Snapshot {
       WorkerSnapshot w;
       static_cast<WorkerCounters&>(w) = st;
       w.name = worker_table.name(i);
+      if (agents && st.agent < agents->size()) w.agent = (*agents)[st.agent];
+      if (st.profile < profile_names.size()) w.profile = profile_names[st.profile];
       w.sessions = st.sessions;
       w.hashrate = st.rate.per_second(published_loop) * hashes_per_difficulty;
       w.reject_ratio = st.accepted + st.rejected ? double(st.rejected) / double(st.accepted + st.rejected) : 0;

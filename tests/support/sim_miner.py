@@ -26,6 +26,18 @@ ckolivas/cgminer):
                 host means the same host; the port counts only as a string
                 (else the same port); reconnects at once. set_difficulty
                 applies from the next notify.
+Firmware limits, as the compatibility facts (shared/firmware-facts.md) say
+real machines have them, so that a gateway that ignores them loses shares
+here as it would on a farm:
+  --agent UA              the user agent sent in mining.subscribe
+  --max-extranonce2 N     cgminer lineage: takes any extranonce2 size at
+                          subscribe but submits nothing when it is over N
+                          (every share silently lost; counted in lost_shares)
+  --integer-difficulty    Bitaxe (ESP-Miner <= 2.12): truncates a fractional
+                          set_difficulty to an integer (0.5 becomes 0, and
+                          every hash then "meets" it); counted in
+                          truncated_difficulties
+  --subscribe-null        Braiins OS+: subscribe params [UA, null]
 --proxy HOST:PORT makes every connection an HTTP CONNECT tunnel through
 that proxy to --host:--port (or where a reconnect sends it).
 """
@@ -91,6 +103,9 @@ class Miner:
         self.submit_share = {}          # submit id -> index in shares, for the answer
         self.connected_at = []          # time of every connection made
         self.stale_work_used = 0        # minerd: reconnects after which it hashed the old coinbase
+        self.lost_shares = 0            # found but never submitted: extranonce2 over the firmware's limit
+        self.truncated_difficulties = 0  # fractional difficulties it cut to an integer
+        self.difficulties_seen = []
 
     def report(self):
         return {
@@ -104,7 +119,8 @@ class Miner:
             "set_extranonce": self.set_extranonce_count, "tls_version": self.tls_version,
             "connect_failures": self.connect_failures, "latencies": self.latencies,
             "reconnects_ignored": self.reconnects_ignored, "connected_at": self.connected_at,
-            "stale_work_used": self.stale_work_used,
+            "stale_work_used": self.stale_work_used, "lost_shares": self.lost_shares,
+            "truncated_difficulties": self.truncated_difficulties, "difficulties_seen": self.difficulties_seen[:50],
         }
 
     def send(self, method, params, kind=None):
@@ -168,7 +184,8 @@ class Miner:
                                                                  "version-rolling.min-bit-count": 2}])
         if a.suggest_difficulty:
             self.send("mining.suggest_difficulty", [a.suggest_difficulty])
-        self.send("mining.subscribe", [AGENTS[a.firmware]])
+        agent = a.agent or AGENTS[a.firmware]
+        self.send("mining.subscribe", [agent, None] if a.subscribe_null else [agent])
         self.send("mining.authorize", [self.worker, "x"])
         if a.extranonce_subscribe:
             self.send("mining.extranonce.subscribe", [])
@@ -299,10 +316,15 @@ class Miner:
                 self.first_job_at = time.monotonic()
             self.changed.set()
         elif method == "mining.set_difficulty":
+            d = float(msg["params"][0])
+            self.difficulties_seen.append(d)
+            if self.args.integer_difficulty and d != int(d):
+                self.truncated_difficulties += 1
+                d = float(int(d))
             if fw in ("minerd", "cgminer") and self.difficulty is not None:
-                self.pending_difficulty = float(msg["params"][0])  # from the next notify on
+                self.pending_difficulty = d  # from the next notify on
             else:
-                self.difficulty = float(msg["params"][0])
+                self.difficulty = d
         elif method == "mining.set_extranonce":
             self.set_extranonce_count += 1
             if self.args.ignore_set_extranonce:
@@ -379,7 +401,8 @@ class Miner:
             coinbase = bytes.fromhex(job["coinb1"]) + self.extranonce1 + en2 + bytes.fromhex(job["coinb2"])
             prefix = ref.header_prefix(version, job["prevhash"], ref.merkle_root(coinbase, job["merkle_branch"]),
                                        ntime, int(job["nbits"], 16))
-            target = ref.target_for(a.algorithm, self.difficulty)
+            # A difficulty truncated to 0 makes every hash a "share".
+            target = ref.target_for(a.algorithm, self.difficulty) if self.difficulty > 0 else (1 << 256) - 1
             nonce = self.rng.getrandbits(32)
             low_sent = False
             while self.job_seq == seq and not self.finished() and self.reconnect_wait is None and not self.closed:
@@ -392,6 +415,11 @@ class Miner:
                                             "nonce": nonce, "version": version, "prevhash": job["prevhash"],
                                             "extranonce1": self.extranonce1.hex(), "difficulty": self.difficulty,
                                             "at": time.time(), "answer": None})
+                        if a.max_extranonce2 and self.extranonce2_size > a.max_extranonce2:
+                            # cgminer lineage checks the size only at submit: the share is lost.
+                            self.lost_shares += 1
+                            self.shares[-1]["answer"] = "lost"
+                            continue
                         self.submit(job, en2, ntime, nonce, vbits)
                         self.do_misbehave(job, en2, ntime, nonce, vbits)
                         if self.misbehave == "low" and not low_sent:
@@ -443,6 +471,12 @@ async def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--firmware", choices=["sim", "minerd", "cpuminer-opt", "cgminer"], default="sim",
                    help="how client.reconnect, set_difficulty and a reconnect's first job are treated (see above)")
+    p.add_argument("--agent", default="", help="user agent for mining.subscribe (default: the firmware's)")
+    p.add_argument("--max-extranonce2", type=int, default=0,
+                   help="firmware limit: shares with a longer extranonce2 are lost, never submitted")
+    p.add_argument("--integer-difficulty", action="store_true",
+                   help="firmware truncates fractional difficulties to integers")
+    p.add_argument("--subscribe-null", action="store_true", help="subscribe with params [agent, null]")
     p.add_argument("--proxy", default="", help="HOST:PORT of an HTTP CONNECT proxy to tunnel every connection through")
     p.add_argument("--report", default=None)
     args = p.parse_args()
