@@ -31,8 +31,10 @@ const char kUsage[] =
     "usage: hashgate --config FILE [--watch-config SECONDS]\n"
     "                                   run the gateway; with --watch-config, reload (as on SIGHUP)\n"
     "                                   when FILE changes (checked every SECONDS; e.g. a Kubernetes ConfigMap)\n"
-    "       hashgate --healthcheck [HOST:PORT]\n"
-    "                                   GET /healthz on the admin server (default 127.0.0.1:9100); exit 0 if healthy\n"
+    "       hashgate --healthcheck [HOST:PORT | --config FILE]\n"
+    "                                   GET /healthz on the admin server: HOST:PORT, or FILE's admin.bind\n"
+    "                                   (a wildcard address probes loopback), default 127.0.0.1:9100;\n"
+    "                                   exit 0 if healthy\n"
     "       hashgate --check-config FILE  validate FILE; exit 0, or 1 with the error\n"
     "       hashgate --version          print the version and allocator\n"
     "       hashgate --help             this text\n";
@@ -93,6 +95,29 @@ int healthcheck(const std::string& where) {
   return ok ? 0 : 1;
 }
 
+// The address a health check probes for a config: its admin.bind, with a
+// wildcard host replaced by loopback (the probe runs beside the gateway, e.g.
+// a container's HEALTHCHECK, so it follows HASHGATE_ADMIN_BIND or a mounted
+// config instead of a fixed port).
+int healthcheck_config(const std::string& path) {
+  hashgate::conf::Config cfg;
+  try {
+    cfg = hashgate::conf::load_file(path);
+  } catch (const hashgate::conf::ConfigError& e) {
+    std::fprintf(stderr, "unhealthy: config error: %s\n", e.what());
+    return 2;
+  }
+  if (!cfg.admin.bind) {
+    std::fprintf(stderr, "unhealthy: %s has no admin.bind, nothing to probe\n", path.c_str());
+    return 2;
+  }
+  std::string host = cfg.admin.bind->host;
+  if (host.empty() || host == "0.0.0.0" || host == "*") host = "127.0.0.1";
+  if (host == "::" || host == "[::]") host = "::1";
+  const bool v6 = host.find(':') != std::string::npos;
+  return healthcheck((v6 ? "[" + host + "]" : host) + ":" + std::to_string(cfg.admin.bind->port));
+}
+
 struct FileStamp {
   bool ok = false;
   dev_t dev = 0;
@@ -148,6 +173,8 @@ void reload_config(Runtime* rt, const char* why) {
 int main(int argc, char** argv) {
   std::string config_path;
   bool check_only = false;
+  bool health_only = false;
+  std::string health_target;
   double watch_seconds = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -158,7 +185,8 @@ int main(int argc, char** argv) {
       std::printf("hashgate %s\nallocator: %s\n", HASHGATE_VERSION, allocator_description().c_str());
       return 0;
     } else if (a == "--healthcheck") {
-      return healthcheck(i + 1 < argc ? argv[i + 1] : "127.0.0.1:9100");
+      health_only = true;
+      if (i + 1 < argc && argv[i + 1][0] != '-') health_target = argv[++i];
     } else if (a == "--watch-config" && i + 1 < argc) {
       char* end = nullptr;
       watch_seconds = std::strtod(argv[++i], &end);
@@ -173,6 +201,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "hashgate: unknown argument '%s'\n%s", a.c_str(), kUsage);
       return 2;
     }
+  }
+  if (health_only) {
+    if (!health_target.empty() || config_path.empty())
+      return healthcheck(health_target.empty() ? "127.0.0.1:9100" : health_target);
+    return healthcheck_config(config_path);
   }
   if (config_path.empty()) {
     std::fputs(kUsage, stderr);
