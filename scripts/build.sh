@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds one configuration: release (default) or asan.
-#   scripts/build.sh [release|asan]
+#   scripts/build.sh [release|asan] [TARGET...]   (default: every target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-release}
@@ -11,4 +11,7 @@ case "$kind" in
   *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
 esac
 cmake -S . -B "build/$kind" -G Ninja "${flags[@]}" >/dev/null
-cmake --build "build/$kind" -j "$(nproc)"
+shift || true
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build "build/$kind" -j "$(nproc)" "${targets[@]}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything hashgate needs to build and run on Debian 12; with
 # --test, also what only the tests use (headless Chromium for the dashboard;
-# Prometheus and promtool for the Grafana dashboard and the alerts).
+# Prometheus and promtool for the Grafana dashboard and the alerts; podman,
+# buildah, runc, slirp4netns and debootstrap to build and run the image).
 # Idempotent: a second run only checks. Must run as root (or under sudo).
 set -euo pipefail
 
@@ -15,7 +16,7 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium fonts-dejavu-core postgresql)
-  packages+=(prometheus)
+  packages+=(prometheus podman buildah runc slirp4netns debootstrap)
 fi
 
 missing=()

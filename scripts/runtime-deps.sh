@@ -24,5 +24,8 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # No package files or lists left in the image's layer (Debian's own
+  # images clean with an apt hook; this also covers bases without it).
+  apt-get clean
   rm -rf /var/lib/apt/lists/*
 fi

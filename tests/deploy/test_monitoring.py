@@ -23,7 +23,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from harness import Failure, Proc, Scenario, check, events, PY, SUPPORT  # noqa: E402
+from harness import Failure, Proc, Scenario, check, free_port, PY, SUPPORT  # noqa: E402
 
 FILES = os.path.join(ROOT, "helm", "hashgate", "files")
 DASHBOARD = os.path.join(FILES, "hashgate-dashboard.json")
@@ -176,14 +175,6 @@ class Prometheus:
 
     def stop(self):
         self.proc.stop()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def exported_names(prom):

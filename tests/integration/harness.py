@@ -24,6 +24,16 @@ def check(cond, what):
         raise Failure(what)
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for tools that
+    cannot report the port they bound)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 class Proc:
     """A child process whose stderr (hashgate's log) is collected line by line."""
 
