@@ -386,11 +386,8 @@ void DownstreamSession::reject(const RpcId& id, ErrorCode code, std::string_view
 
 void DownstreamSession::on_submit(const Incoming& m, double now) {
   auto p = decode_submit(m);
-  if (!p) {
-    write_error(owned_out(), m.id, p.error().code, p.error().message);
-    violation(p.error().code, p.error().message);
-    return;
-  }
+  // A submit refused at decode is a rejected share like any other (counted).
+  if (!p) return reject(m.id, p.error().code, p.error().message, {});
   if (!subscribed_) return reject(m.id, ErrorCode::kNotSubscribed, "not subscribed", p->worker);
 
   // DESIGN.md's order: known job, authorized worker, ntime, version bits,

@@ -67,6 +67,23 @@ HttpResponse reply(int status, const char* type, std::string body, const char* e
 
 HttpResponse reply_json(int status, std::string body) { return reply(status, "application/json", std::move(body)); }
 
+// A worker name as a label value: control characters (which a peer chooses)
+// written as \xHH text, never raw bytes in the exposition.
+std::string label_safe(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 std::string error_json(std::string_view message) {
   std::string o = "{\"error\":";
   json_append_string(o, message);
@@ -398,7 +415,7 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
     bool folded = false;
     for (size_t i = 0; i < w.size(); ++i) {
       if (i < s.max_worker_labels && w[i]->name != "other") {
-        add(f, w[i]->accepted_difficulty, {{"worker", w[i]->name}});
+        add(f, w[i]->accepted_difficulty, {{"worker", label_safe(w[i]->name)}});
       } else {
         other += w[i]->accepted_difficulty;
         folded = true;

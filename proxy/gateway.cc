@@ -504,7 +504,6 @@ void Gateway::accept_miner(ListenerState* ls) {
 
 void Gateway::miner_bytes(Miner* m, std::string_view bytes) {
   if (m->closing) return;
-  m->last_message_at = now();
   if (m->edge != Miner::Edge::kOpen) return edge_read(m, bytes);
   if (m->tls) return miner_cipher(m, bytes);
   miner_read(m, bytes);
@@ -661,6 +660,9 @@ void Gateway::miner_read(Miner* m, std::string_view bytes) {
   // session, is the miner's job, never abuse: only the other lines cost
   // (a fast miner's difficulty is raised instead; a low one costs when judged).
   const double lines = double(std::count(bytes.begin(), bytes.end(), '\n'));
+  // Only whole messages count as activity: a byte now and then (a
+  // slowloris) does not keep a connection alive past idle_timeout_seconds.
+  if (lines > 0) m->last_message_at = t;
   submits_seen_ = 0;
   m->session->receive(bytes, t);
   drain_session_events(m);

@@ -27,7 +27,7 @@ spdlog::level::level_enum parse_level(const std::string& level) {
 bool needs_quotes(std::string_view v) {
   if (v.empty()) return true;
   for (char c : v)
-    if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20) return true;
+    if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
   return false;
 }
 }  // namespace

@@ -417,6 +417,99 @@ def test_listen_backlog(hashgate):
     print("listen backlog %d (somaxconn %d)" % (backlog, somaxconn))
 
 
+def stratum_hello(port, worker, source="127.0.0.1"):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    s.sendall((json.dumps({"id": 1, "method": "mining.subscribe", "params": []}) + "\n" +
+               json.dumps({"id": 2, "method": "mining.authorize", "params": [worker, "x"]}) + "\n").encode())
+    f = s.makefile("rb")
+    seen = set()
+    while seen != {1, 2}:
+        line = f.readline()
+        check(line, "closed before the answers to subscribe and authorize")
+        seen.add(json.loads(line).get("id"))
+    return s, f
+
+
+def test_slowloris_after_authorize(hashgate):
+    """After authorize, one byte at a time and never a whole line: closed at
+    limits.idle_timeout_seconds like any silent connection."""
+    d = tempfile.mkdtemp(prefix="hashgate-slowloris-")
+    a, a_port, _ = start_pool(d, "a")
+    gw, port = start_gateway(hashgate, d, config([("main", a_port)], limits={"idle_timeout_seconds": 2}))
+    try:
+        s, f = stratum_hello(port, "slow.rig")
+        sent = 0
+        closed = False
+        for _ in range(16):  # 8 s of bytes; the idle limit is 2 s
+            try:
+                s.sendall(b"{")
+                sent += 1
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.5)
+            if any(e.get("event") == "session_closed" and "idle" in e.get("reason", "") for e in events(gw.err_lines)):
+                closed = True
+                break
+        s.close()
+        gw.stop()
+    finally:
+        stop_all(gw, a)
+    check(closed, "a slowloris after authorize was never closed (%d bytes over 8 s)" % sent)
+    print("slowloris after authorize: closed as idle after %d one-byte writes" % sent)
+
+
+def test_hostile_worker_names(hashgate):
+    """Worker names with control characters never reach /metrics or text logs
+    raw; miner_authorized lines are rate-limited; a submit refused at decode
+    is counted in hashgate_shares_total."""
+    d = tempfile.mkdtemp(prefix="hashgate-names-")
+    a, a_port, _ = start_pool(d, "a")
+    cfg = config([("main", a_port)], admin={"bind": "127.0.0.1:0"}, logging={"level": "info", "format": "text"})
+    path = os.path.join(d, "hashgate.yaml")
+    with open(path, "w") as fh:
+        fh.write(to_yaml(cfg) + "\n")
+    gw = Proc([hashgate, "--config", path])
+    socks = []
+    try:
+        port = gw.wait_line(lambda l: "listening" in l and "listener=stratum" in l and
+                            int(l.split("port=")[1].split()[0]))
+        admin = gw.wait_line(lambda l: "admin_listening" in l and int(l.split("port=")[1].split()[0]))
+        evil = "evil\x1b[31m\x07\x7f.rig"
+        s, f = stratum_hello(port, evil)
+        s.sendall(b'{"id":3,"method":"mining.submit","params":[1,2]}\n')
+        err = {}
+        while err.get("id") != 3:
+            line = f.readline()
+            check(line, "closed before the answer to a malformed submit")
+            err = json.loads(line)
+        check(err.get("error"), "malformed submit answered %s" % err)
+        for i in range(60):
+            socks.append(stratum_hello(port, "burst.%d" % i))
+        time.sleep(1.5)  # two snapshots: the one after the shares
+        metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin, timeout=5).read()
+        gw.stop()
+    finally:
+        for x in socks:
+            x[0].close()
+        stop_all(gw, a)
+    raw = [b for b in metrics if b < 0x20 and b != 0x0a or b == 0x7f]
+    check(not raw, "control bytes in /metrics: %s" % sorted(set(raw)))
+    check(b"evil\\\\x1b[31m" in metrics, "the evil worker's label is missing or not escaped")
+    log = "\n".join(gw.err_lines)
+    bad = [c for c in log if (ord(c) < 0x20 and c != "\n") or ord(c) == 0x7f]
+    check(not bad, "control characters in text logs: %s" % sorted(set(map(ord, bad))))
+    rejected = [l for l in metrics.decode().splitlines()
+                if l.startswith('hashgate_shares_total{result="rejected_other"}')]
+    check(rejected and float(rejected[0].split()[-1]) >= 1, "the malformed submit is not counted: %s" % rejected)
+    auth_lines = [l for l in gw.err_lines if " miner_authorized " in l]
+    suppressed = [l for l in gw.err_lines if "log_suppressed" in l and "miner_authorized" in l]
+    check(len(auth_lines) < 61 and suppressed, "%d miner_authorized lines for 61 authorizes, suppressed: %s" %
+          (len(auth_lines), suppressed[:1]))
+    print("names: no control bytes in /metrics or logs; decode-refused submit counted; %d of 61 miner_authorized "
+          "lines written" % len(auth_lines))
+
+
 TESTS = {
     "outage_no_ban": test_outage_no_ban,
     "passthrough_authorize_kept": test_passthrough_authorize_kept,
@@ -428,6 +521,8 @@ TESTS = {
     "admin_idle_connections": test_admin_idle_connections,
     "admin_head_and_token_guesses": test_admin_head_and_token_guesses,
     "listen_backlog": test_listen_backlog,
+    "slowloris_after_authorize": test_slowloris_after_authorize,
+    "hostile_worker_names": test_hostile_worker_names,
 }
 
 if __name__ == "__main__":
