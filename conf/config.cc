@@ -162,13 +162,43 @@ void parse_pool_url(const Reader& r, const YAML::Node& n, const std::string& pat
   pool.endpoint = *ep;
 }
 
+bool valid_cidr(const std::string& text);
+
+void load_proxy_protocol(const Reader& r, const YAML::Node& l, const std::string& path, Listener& out) {
+  if (const YAML::Node& pp = l["proxy_protocol"]) {
+    const std::string v = r.str(pp, path + ".proxy_protocol");
+    if (v == "off") out.proxy_protocol = ProxyProtocol::kOff;
+    else if (v == "v1") out.proxy_protocol = ProxyProtocol::kV1;
+    else if (v == "v2") out.proxy_protocol = ProxyProtocol::kV2;
+    else if (v == "any") out.proxy_protocol = ProxyProtocol::kAny;
+    else r.fail(pp, path + ".proxy_protocol", "must be off, v1, v2 or any, got '" + v + "'");
+  }
+  if (const YAML::Node& tp = l["trusted_proxies"]) {
+    if (!tp.IsSequence()) r.fail(tp, path + ".trusted_proxies", "must be a list of CIDRs, e.g. [10.0.0.0/8]");
+    for (size_t i = 0; i < tp.size(); ++i) {
+      const std::string at = path + ".trusted_proxies[" + std::to_string(i) + "]";
+      std::string cidr = r.str(tp[i], at);
+      if (!valid_cidr(cidr)) r.fail(tp[i], at, "must be an address or CIDR like 10.0.0.0/8 or fd00::/8, got '" + cidr + "'");
+      out.trusted_proxies.push_back(cidr);
+    }
+  }
+  // A header is only believed from the balancers: on without a list would
+  // trust nobody (every header refused), a list with it off is a mistake.
+  if (out.proxy_protocol != ProxyProtocol::kOff && out.trusted_proxies.empty())
+    r.fail(l["proxy_protocol"], path + ".trusted_proxies",
+           "is required with proxy_protocol " + std::string(proxy_protocol_name(out.proxy_protocol)) +
+               ": the load balancers' addresses, e.g. [10.0.0.0/8]");
+  if (out.proxy_protocol == ProxyProtocol::kOff && !out.trusted_proxies.empty())
+    r.fail(l["trusted_proxies"], path + ".trusted_proxies", "has no effect unless proxy_protocol is v1, v2 or any");
+}
+
 void load_listeners(const Reader& r, const YAML::Node& n, Config& c) {
   if (!n.IsSequence() || n.size() == 0) r.fail(n, "listeners", "must be a non-empty list");
   std::set<std::string> names;
   for (size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& l = n[i];
     std::string path = "listeners[" + std::to_string(i) + "]";
-    r.only_keys(l, path, {"name", "bind", "tls", "profile", "advertise"});
+    r.only_keys(l, path, {"name", "bind", "tls", "profile", "advertise", "proxy_protocol", "trusted_proxies"});
     Listener out;
     if (!l["name"]) r.fail(l, path + ".name", "is required");
     out.name = r.str(l["name"], path + ".name");
@@ -199,6 +229,7 @@ void load_listeners(const Reader& r, const YAML::Node& n, Config& c) {
       out.profile = r.str(l["profile"], path + ".profile");
       out.profile_where = r.location(l["profile"], path + ".profile");
     }
+    load_proxy_protocol(r, l, path, out);
     c.listeners.push_back(std::move(out));
   }
 }
@@ -407,6 +438,16 @@ void load_hardware(const Reader& r, const YAML::Node& h, Config& c) {
 }
 
 }  // namespace
+
+const char* proxy_protocol_name(ProxyProtocol p) {
+  switch (p) {
+    case ProxyProtocol::kOff: return "off";
+    case ProxyProtocol::kV1: return "v1";
+    case ProxyProtocol::kV2: return "v2";
+    case ProxyProtocol::kAny: return "any";
+  }
+  return "?";
+}
 
 std::string Endpoint::to_string() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);

@@ -37,6 +37,10 @@ struct PoolTls {
   bool verify = true;       // false (pins only) is refused without pins
 };
 
+// PROXY protocol (HAProxy's v1 text / v2 binary header) on a listener.
+enum class ProxyProtocol { kOff, kV1, kV2, kAny };
+const char* proxy_protocol_name(ProxyProtocol p);
+
 struct Listener {
   std::string name;
   Endpoint bind;
@@ -49,6 +53,11 @@ struct Listener {
   // The host:port miners use to reach this listener (NAT, a load balancer),
   // named in client.reconnect; none: the address a miner connected to.
   std::optional<Endpoint> advertise;
+  // With proxy_protocol on, a connection from a trusted_proxies address must
+  // start with a PROXY header and is judged by the address inside it; any
+  // other peer is a direct client and may not send one.
+  ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
+  std::vector<std::string> trusted_proxies;  // CIDRs, non-empty when proxy_protocol is on
 };
 
 enum class PoolScheme { kTcp, kSsl, kTest };

@@ -337,6 +337,11 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
     add(f, it == s.connections_rejected.end() ? 0 : double(it->second), {{"reason", reason}});
   }
   fams.push_back(std::move(f));
+  f = family("hashgate_proxy_protocol_total",
+             "PROXY protocol headers on listeners, by result (v1, v2, own_address: accepted; else why refused)",
+             MetricType::Counter);
+  for (const auto& [result, n] : s.proxy_protocol) add(f, double(n), {{"result", result}});
+  fams.push_back(std::move(f));
   f = family("hashgate_violations_total", "Misbehaviour counted against an address, by kind", MetricType::Counter);
   for (const auto& [kind, n] : s.violations) add(f, double(n), {{"kind", kind}});
   fams.push_back(std::move(f));

@@ -21,6 +21,7 @@
 #include "protocol/http_connect.h"
 #include "proxy/log.h"
 #include "proxy/reconnect_target.h"
+#include "proxy/proxy_edge.h"
 
 namespace hashgate {
 namespace {
@@ -181,6 +182,7 @@ struct Gateway::ListenerState {
   Gateway* gw = nullptr;
   const conf::Listener* cfg = nullptr;
   std::shared_ptr<TlsContext> tls;
+  ProxyEdge proxy;  // who must send a PROXY header here
 };
 
 // Members by size, largest first: 512 bytes, one of the allocator's size
@@ -217,8 +219,9 @@ struct Gateway::Miner {
   // shows in its next shares. Bad ones (hashed as the new space says) count.
   uint32_t bad_after_move = 0;
   Address addr;
-  // The edge: sniffing the first bytes, an HTTP CONNECT, then Stratum (or TLS).
-  enum class Edge : uint8_t { kSniff, kConnect, kOpen } edge = Edge::kSniff;
+  // The edge: a trusted balancer's PROXY header, sniffing the first bytes, an
+  // HTTP CONNECT, then Stratum (or TLS).
+  enum class Edge : uint8_t { kProxy, kSniff, kConnect, kOpen } edge = Edge::kSniff;
   bool tunneled = false;
   bool counted = false;  // admitted by the guard: released on close
   bool abort_close = false;  // close at once, dropping unsent output
@@ -376,6 +379,7 @@ int Gateway::start(std::string& error) {
     uv_tcp_init(loop_, tcp);
     tcp->data = ls;
     listeners_.push_back(ls);
+    ls->proxy = ProxyEdge(l);
     if (l.tls) {
       ls->tls = TlsContext::server(l.tls->cert, l.tls->key, error);
       if (!ls->tls) {
@@ -398,7 +402,7 @@ int Gateway::start(std::string& error) {
     int port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     log::info("listening").kv("listener", l.name).kv("bind", l.bind.to_string()).kv("port", port)
-        .kv("tls", l.tls.has_value());
+        .kv("tls", l.tls.has_value()).kv("proxy_protocol", conf::proxy_protocol_name(l.proxy_protocol));
     if (!l.tls && !board_endpoint_) {
       // Local boards mine through the first plain listener, over loopback.
       conf::Endpoint ep{l.bind.host, uint16_t(port)};
@@ -455,19 +459,16 @@ void Gateway::accept_miner(ListenerState* ls) {
     return;
   }
   m->addr = peer_address(&m->tcp);
-  // Refused before anything is allocated for it, and without a log line:
-  // a flood must not turn into a flood of log lines.
-  const auto admit = guard_.admit(m->addr, now());
-  if (admit != AddressGuard::Admit::kOk) {
-    const char* why = admit == AddressGuard::Admit::kBanned              ? "banned"
-                      : admit == AddressGuard::Admit::kTooManyConnections ? "address_connection_limit"
-                                                                           : "address_connection_rate";
-    ++connections_rejected_[why];
-    if (admit != AddressGuard::Admit::kBanned) punish(m->addr, Violation::kConnectionLimit);
+  // A trusted balancer's connection is admitted by the address its PROXY
+  // header names (proxy_header_read), never by the balancer's own: limits
+  // and bans on that one would hit every miner behind it.
+  const bool via_proxy = ls->proxy.expects_header(m->addr);
+  if (!via_proxy && !admit_address(m->addr)) {
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
     return;
   }
-  m->counted = true;
+  m->counted = !via_proxy;
+  if (via_proxy) m->edge = Miner::Edge::kProxy;
   m->listener = ls;
   uv_tcp_nodelay(&m->tcp, 1);
   // Bytes a miner has not read stay in hashgate's queue, where
@@ -509,7 +510,51 @@ void Gateway::miner_bytes(Miner* m, std::string_view bytes) {
   miner_read(m, bytes);
 }
 
+bool Gateway::admit_address(const Address& a) {
+  // Refused before anything is allocated for it, and without a log line:
+  // a flood must not turn into a flood of log lines.
+  const auto admit = guard_.admit(a, now());
+  if (admit == AddressGuard::Admit::kOk) return true;
+  const char* why = admit == AddressGuard::Admit::kBanned              ? "banned"
+                    : admit == AddressGuard::Admit::kTooManyConnections ? "address_connection_limit"
+                                                                         : "address_connection_rate";
+  ++connections_rejected_[why];
+  if (admit != AddressGuard::Admit::kBanned) punish(a, Violation::kConnectionLimit);
+  return false;
+}
+
+void Gateway::proxy_header_read(Miner* m, std::string_view bytes) {
+  // Bounded: the parser refuses a header past kMaxProxyHeaderBytes.
+  m->edge_buf.append(bytes);
+  const ProxyParse p = m->listener->proxy.parse(m->edge_buf);
+  if (p.status == ProxyParse::Status::kNeedMore) return;
+  if (p.status == ProxyParse::Status::kError) {
+    // The balancer is trusted and not punished: a bad header from it is a
+    // configuration mismatch (send-proxy vs proxy_protocol), not abuse.
+    ++proxy_protocol_[proxy_error_name(p.error)];
+    log::warn("proxy_header_refused").kv("listener", m->listener->cfg->name).kv("peer", m->peer)
+        .kv("error", proxy_error_name(p.error)).kv("reason", p.reason);
+    return close_miner(m, "PROXY header refused: " + p.reason, "proxy_header");
+  }
+  const std::string via = m->peer;
+  m->addr = proxied_address(p.header, m->addr);
+  m->peer = proxied_peer(p.header, m->peer);
+  ++proxy_protocol_[p.header.has_source ? (p.header.version == 1 ? "v1" : "v2") : "own_address"];
+  if (!admit_address(m->addr)) {
+    m->abort_close = true;
+    return close_miner(m, "address refused at admission", "proxied_refused");
+  }
+  m->counted = true;
+  log::debug("proxy_header").kv("session", m->session->id()).kv("peer", m->peer).kv("via", via)
+      .kv("version", unsigned(p.header.version)).kv("kind", p.header.kind);
+  std::string rest = m->edge_buf.substr(p.header.length);
+  m->edge_buf.clear();
+  m->edge = Miner::Edge::kSniff;
+  if (!rest.empty()) edge_read(m, rest);
+}
+
 void Gateway::edge_read(Miner* m, std::string_view bytes) {
+  if (m->edge == Miner::Edge::kProxy) return proxy_header_read(m, bytes);
   if (m->edge == Miner::Edge::kConnect) {
     size_t used = 0;
     const auto st = m->connect->feed(bytes, used);
@@ -563,6 +608,15 @@ void Gateway::edge_read(Miner* m, std::string_view bytes) {
       m->connect = std::make_unique<ConnectParser>();
       return edge_read(m, data);
     default:
+      if (starts_like_proxy_header(data)) {
+        // A PROXY header from a peer that may not send one: it would choose
+        // the address it is judged by.
+        ++proxy_protocol_[m->listener->proxy.enabled() ? "untrusted" : "not_enabled"];
+        log::warn("proxy_header_refused").kv("listener", m->listener->cfg->name).kv("peer", m->peer)
+            .kv("error", m->listener->proxy.enabled() ? "untrusted" : "not_enabled")
+            .kv("reason", m->listener->proxy.untrusted_reason());
+        return refuse_protocol(m, m->listener->proxy.untrusted_reason());
+      }
       return refuse_protocol(m, "neither Stratum nor HTTP CONNECT" + std::string(tls_listener ? " nor TLS" : ""));
   }
 }
@@ -1203,7 +1257,8 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
   if (m->counted) guard_.on_close(m->addr);
   // Connections closed for abuse are logged under their own, rate-limited event.
   static const std::set<std::string_view> kAbuse = {"banned", "bad_protocol", "bad_connect", "slow_client",
-                                                    "rate_exceeded", "slow_reader", "tls_handshake"};
+                                                    "rate_exceeded", "slow_reader", "tls_handshake",
+                                                    "proxy_header", "proxied_refused"};
   log::info(kAbuse.count(reason_class) ? "session_dropped" : "session_closed")
       .kv("session", m->session->id())
       .kv("peer", m->peer)
@@ -2161,7 +2216,8 @@ void Gateway::on_tick() {
     close_miner(m, "did not follow client.reconnect", "reconnect_ignored");
   }
   for (auto& [m, why] : slow) {
-    punish(m->addr, Violation::kSlowClient);
+    // Still waiting for the PROXY header: m->addr is the trusted balancer's.
+    if (m->edge != Miner::Edge::kProxy) punish(m->addr, Violation::kSlowClient);
     close_miner(m, why, "slow_client");  // a ban may have closed it already: close_miner ignores that
   }
   for (auto& [m, why] : idle) close_miner(m, why, "idle");
@@ -2201,6 +2257,7 @@ void Gateway::publish_snapshot() {
   s->connections_accepted = connections_accepted_;
   s->connections_closed = connections_closed_;
   s->connections_rejected = connections_rejected_;
+  s->proxy_protocol = proxy_protocol_;
   s->violations = violations_;
   s->bans_total = guard_.bans_total();
   s->addresses_tracked = guard_.tracked();
@@ -2390,7 +2447,8 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
   for (size_t i = 0; !listeners_changed && i < next.listeners.size(); ++i) {
     const auto &a = next.listeners[i], &b = cfg_.listeners[i];
     listeners_changed = a.name != b.name || a.bind.to_string() != b.bind.to_string() || a.tls.has_value() != b.tls.has_value() ||
-                        (a.tls && (a.tls->cert != b.tls->cert || a.tls->key != b.tls->key));
+                        (a.tls && (a.tls->cert != b.tls->cert || a.tls->key != b.tls->key)) ||
+                        a.proxy_protocol != b.proxy_protocol || a.trusted_proxies != b.trusted_proxies;
   }
   keep(listeners_changed, "listeners");
   next.listeners = cfg_.listeners;

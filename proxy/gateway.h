@@ -84,6 +84,12 @@ class Gateway {
   // then TLS if any, then the session.
   void miner_bytes(Miner* m, std::string_view bytes);
   void edge_read(Miner* m, std::string_view bytes);
+  // A trusted balancer's connection: its PROXY header names the miner, who
+  // is then admitted by the guard; the rest goes to edge_read.
+  void proxy_header_read(Miner* m, std::string_view bytes);
+  // The guard's verdict on a new connection from `a`; a refusal is counted
+  // (and punished unless already banned).
+  bool admit_address(const Address& a);
   std::optional<size_t> route_connect(const std::string& target) const;
   void refuse_connect(Miner* m, int status, const std::string& why, const char* extra_headers);
   void refuse_protocol(Miner* m, const std::string& why);
@@ -299,6 +305,7 @@ class Gateway {
   std::map<std::string, uint64_t> connections_closed_;
   std::map<std::string, uint64_t> connections_rejected_;
   std::map<std::string, uint64_t> violations_;
+  std::map<std::string, uint64_t> proxy_protocol_;  // PROXY headers by result
   AddressGuard guard_;
   Histogram submit_rtt_, job_fanout_, share_validation_;
   RateEstimator total_rate_;

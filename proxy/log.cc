@@ -60,7 +60,10 @@ const std::unordered_set<std::string_view> kRateLimited = {
     // A pool can cause these at any rate too (a reconnect loop).
     "pool_reconnect_followed", "pool_connecting",   "pool_disconnected",
     // One line per authorize: a peer reconnecting in a loop writes as many.
-    "miner_authorized"};
+    "miner_authorized",
+
+    // A peer sending PROXY headers it may not send.
+    "proxy_header_refused"};
 
 struct Window {
   int64_t second = 0;

@@ -178,6 +178,7 @@ struct Snapshot {
   std::map<std::string, uint64_t> connections_closed;  // by reason class
   std::map<std::string, uint64_t> connections_rejected;  // refused at accept, by reason
   std::map<std::string, uint64_t> violations;            // by kind
+  std::map<std::string, uint64_t> proxy_protocol;        // PROXY headers: v1, v2, own_address, or why refused
   std::vector<BanSnapshot> bans;                         // active now
   uint64_t bans_total = 0;
   uint64_t addresses_tracked = 0;

@@ -2,7 +2,8 @@
 # Installs everything hashgate needs to build and run on Debian 12; with
 # --test, also what only the tests use (headless Chromium for the dashboard;
 # Prometheus and promtool for the Grafana dashboard and the alerts; podman,
-# buildah, runc, slirp4netns and debootstrap to build and run the image).
+# buildah, runc, slirp4netns and debootstrap to build and run the image;
+# HAProxy in front of hashgate for the PROXY protocol test).
 # Idempotent: a second run only checks. Must run as root (or under sudo).
 set -euo pipefail
 
@@ -17,6 +18,7 @@ packages=(
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium fonts-dejavu-core postgresql)
   packages+=(prometheus podman buildah runc slirp4netns debootstrap)
+  packages+=(haproxy)
 fi
 
 missing=()

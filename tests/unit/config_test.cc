@@ -233,3 +233,32 @@ TEST_CASE("ledger: off unless configured; a section alone means sqlite; errors n
   CHECK(error_of(base + "ledger:\n  retention: {minute_days: 9, hour_days: 3}\n") ==
         "t.yaml:18: ledger.retention.hour_days: must not be shorter than ledger.retention.minute_days");
 }
+
+TEST_CASE("listeners: PROXY protocol and its trusted proxies") {
+  auto with = [](const std::string& lines) {
+    std::string y = kGood;
+    return y.insert(y.find("pools:"), lines);
+  };
+  Config c = load_string(kGood, "t.yaml");
+  CHECK(c.listeners[0].proxy_protocol == ProxyProtocol::kOff);
+  CHECK(c.listeners[0].trusted_proxies.empty());
+  c = load_string(with("    proxy_protocol: v2\n    trusted_proxies: [10.0.0.0/8, 'fd00::/8', 127.0.0.1]\n"), "t.yaml");
+  CHECK(c.listeners[0].proxy_protocol == ProxyProtocol::kV2);
+  REQUIRE(c.listeners[0].trusted_proxies.size() == 3);
+  CHECK(c.listeners[0].trusted_proxies[1] == "fd00::/8");
+  CHECK(load_string(with("    proxy_protocol: any\n    trusted_proxies: [10.1.2.3]\n"), "t.yaml").listeners[0].proxy_protocol ==
+        ProxyProtocol::kAny);
+  CHECK(load_string(with("    proxy_protocol: 'off'\n"), "t.yaml").listeners[0].proxy_protocol == ProxyProtocol::kOff);
+  CHECK(error_of(with("    proxy_protocol: v3\n    trusted_proxies: [10.0.0.0/8]\n")) ==
+        "t.yaml:5: listeners[0].proxy_protocol: must be off, v1, v2 or any, got 'v3'");
+  CHECK(error_of(with("    proxy_protocol: v1\n")) ==
+        "t.yaml:5: listeners[0].trusted_proxies: is required with proxy_protocol v1: the load balancers' addresses, "
+        "e.g. [10.0.0.0/8]");
+  CHECK(error_of(with("    trusted_proxies: [10.0.0.0/8]\n")) ==
+        "t.yaml:5: listeners[0].trusted_proxies: has no effect unless proxy_protocol is v1, v2 or any");
+  CHECK(error_of(with("    proxy_protocol: v1\n    trusted_proxies: [10.0.0.0/33]\n")) ==
+        "t.yaml:6: listeners[0].trusted_proxies[0]: must be an address or CIDR like 10.0.0.0/8 or fd00::/8, got "
+        "'10.0.0.0/33'");
+  CHECK(error_of(with("    proxy_protocol: v1\n    trusted_proxies: 10.0.0.0/8\n")) ==
+        "t.yaml:6: listeners[0].trusted_proxies: must be a list of CIDRs, e.g. [10.0.0.0/8]");
+}
