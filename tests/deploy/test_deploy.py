@@ -158,6 +158,7 @@ def test_helm_schema_rejects_bad_values():
     check(r.returncode != 0, "helm lint accepted values with wrong types")
     check("replicaCount: Invalid type. Expected: integer, given: string" in out, "no schema error for replicaCount: %s" % out)
     check("externalTrafficPolicy" in out, "no schema error for externalTrafficPolicy: %s" % out)
+    check("proxy_protocol" in out, "no schema error for listeners[].proxy_protocol: %s" % out)
     # The chart's own checks: a grace period too short for the drain.
     r = sh([HELM, "template", "farm", CHART, "--set", "terminationGracePeriodSeconds=10"])
     check(r.returncode != 0 and "must be at least preStopSeconds + config.admin.drain_seconds + 5" in r.stderr,
