@@ -20,7 +20,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import PY, SUPPORT, Proc, check, events, run, to_yaml  # noqa: E402
+from harness import PY, SUPPORT, Failure, Proc, check, events, run, to_yaml  # noqa: E402
 
 SUBSCRIBE = b'{"id":1,"method":"mining.subscribe","params":["probe/1"]}\n'
 
@@ -99,6 +99,9 @@ backend be_v2
                 time.sleep(0.05)
         else:
             check(False, "haproxy does not listen on %d" % port)
+    # Another process on a port picked above would have answered instead.
+    time.sleep(0.2)
+    check(hp.p.poll() is None, "haproxy exited: %s" % "\n".join(hp.err_lines[-10:]))
     return hp, fe1, fe2
 
 
@@ -145,8 +148,11 @@ def abuse(gw, source, port):
             pass
         s.settimeout(10)
         read_until_closed(s)
-        if any('"address_banned"' in l and json.loads(l).get("address") == source for l in list(gw.err_lines)):
+        try:  # the log line may trail the close by a moment (read by another thread)
+            gw.wait_line(lambda l: '"address_banned"' in l and json.loads(l).get("address") == source, timeout=2)
             return sent
+        except Failure:
+            pass
     return None
 
 
@@ -228,8 +234,9 @@ def test_haproxy(hashgate):
         # Abusers behind the same HAProxy: banned by their own addresses.
         sent_v1 = abuse(gw, "127.0.0.3", fe1)
         sent_v2 = abuse(gw, "127.0.0.4", fe2)
-        check(sent_v1 is not None and sent_v2 is not None, "abusers behind HAProxy were not banned: %s %s"
-              % (sent_v1, sent_v2))
+        check(sent_v1 is not None and sent_v2 is not None, "abusers behind HAProxy were not banned: %s %s; "
+              "hashgate's last lines:\n%s\nhaproxy:\n%s" % (sent_v1, sent_v2, "\n".join(gw.err_lines[-25:]),
+                                                        "\n".join(hp.err_lines[-10:])))
         # Banned: a new connection from that address through HAProxy gets nothing;
         # a new address through the same HAProxy is served.
         rejected_before = steady_metric(admin, "hashgate_connections_rejected_total", reason="banned")
