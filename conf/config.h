@@ -8,13 +8,19 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hashgate::conf {
 
+// `what` may quote the operator's file: control characters and bytes that
+// are not UTF-8 (a binary file given as the config) are written as \xNN,
+// so an error never puts raw bytes on a terminal or into a log.
+std::string printable(std::string_view text);
+
 class ConfigError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit ConfigError(const std::string& what) : std::runtime_error(printable(what)) {}
 };
 
 struct Endpoint {

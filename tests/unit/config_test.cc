@@ -261,4 +261,16 @@ TEST_CASE("listeners: PROXY protocol and its trusted proxies") {
         "'10.0.0.0/33'");
   CHECK(error_of(with("    proxy_protocol: v1\n    trusted_proxies: 10.0.0.0/8\n")) ==
         "t.yaml:6: listeners[0].trusted_proxies: must be a list of CIDRs, e.g. [10.0.0.0/8]");
+
+TEST_CASE("errors never echo raw bytes of the file: control bytes and broken UTF-8 become \\xNN") {
+  // A YAML escape puts control bytes into the value; a raw 0xff 0xc3 is not UTF-8.
+  std::string e = error_of("algorithm: \"scr\\x01\\e[2Jypt\"\nlisteners: []\n");
+  CHECK(e == "t.yaml:1: algorithm: must be scrypt or sha256d, got 'scr\\x01\\x1b[2Jypt'");
+  e = error_of(std::string("algorithm: scr\xff\xc3ypt\nlisteners: []\n"));
+  CHECK(e == "t.yaml:1: algorithm: must be scrypt or sha256d, got 'scr\\xff\\xc3ypt'");
+  e = error_of(std::string("pool\x01: 1\n"));
+  CHECK(e.find("t.yaml:1: pool\\x01: unknown key") == 0);
+  // Well-formed UTF-8 (a pool named in another script) stays as it is.
+  CHECK(printable("pool \xc3\xa9t\xc3\xa9") == "pool \xc3\xa9t\xc3\xa9");
+  CHECK(printable("a\tb\x7f") == "a\\x09b\\x7f");
 }
