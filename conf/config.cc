@@ -628,6 +628,113 @@ void load_compatibility(const Reader& r, const YAML::Node& n, Config& c) {
 
 Config load_root(const YAML::Node& root, const std::string& source);
 
+// economics: price, power, miner groups, board power and the profit guard.
+static void load_economics(const Reader& r, const YAML::Node& e, Config& c) {
+  r.only_keys(e, "economics", {"price", "power", "groups", "boards", "guard"});
+  Economics& ec = c.economics;
+  ec.enabled = true;
+  auto non_negative = [&](const YAML::Node& n, const std::string& path) {
+    double v = r.number(n, path);
+    if (v < 0) r.fail(n, path, "must be 0 or more");
+    return v;
+  };
+  if (const YAML::Node& p = e["price"]) {
+    r.only_keys(p, "economics.price", {"fixed", "url", "path", "refresh_seconds", "timeout_seconds", "currency"});
+    if (p["fixed"] && p["url"]) r.fail(p["url"], "economics.price.url", "give fixed or url, not both");
+    if (p["fixed"]) ec.price.fixed = non_negative(p["fixed"], "economics.price.fixed");
+    if (p["url"]) {
+      ec.price.url = r.str(p["url"], "economics.price.url");
+      if (ec.price.url.rfind("http://", 0) != 0 && ec.price.url.rfind("https://", 0) != 0)
+        r.fail(p["url"], "economics.price.url", "must start with http:// or https://, got '" + ec.price.url + "'");
+    }
+    if (p["path"]) {
+      if (!p["url"]) r.fail(p["path"], "economics.price.path", "goes with economics.price.url");
+      ec.price.path = r.str(p["path"], "economics.price.path");
+      if (!parse_json_path(ec.price.path))
+        r.fail(p["path"], "economics.price.path", "must look like data.price or result[0].last, got '" + ec.price.path + "'");
+    }
+    r.positive(p, "economics.price", "refresh_seconds", ec.price.refresh_seconds);
+    r.positive(p, "economics.price", "timeout_seconds", ec.price.timeout_seconds);
+    if (p["currency"]) ec.price.currency = r.str(p["currency"], "economics.price.currency");
+  }
+  if (const YAML::Node& w = e["power"]) {
+    r.only_keys(w, "economics.power", {"price_per_kwh", "tariff", "utc_offset_hours"});
+    if (w["price_per_kwh"]) ec.power.price_per_kwh = non_negative(w["price_per_kwh"], "economics.power.price_per_kwh");
+    if (w["utc_offset_hours"]) {
+      ec.power.utc_offset_hours = r.number(w["utc_offset_hours"], "economics.power.utc_offset_hours");
+      if (std::fabs(ec.power.utc_offset_hours) > 14)
+        r.fail(w["utc_offset_hours"], "economics.power.utc_offset_hours", "must be -14..14");
+    }
+    if (const YAML::Node& t = w["tariff"]) {
+      if (!t.IsSequence()) r.fail(t, "economics.power.tariff", "must be a list of {from_hour, to_hour, price_per_kwh}");
+      for (size_t i = 0; i < t.size(); ++i) {
+        const std::string path = "economics.power.tariff[" + std::to_string(i) + "]";
+        r.only_keys(t[i], path, {"from_hour", "to_hour", "price_per_kwh"});
+        if (!t[i]["from_hour"] || !t[i]["to_hour"] || !t[i]["price_per_kwh"])
+          r.fail(t[i], path, "needs from_hour, to_hour and price_per_kwh");
+        TariffBand b;
+        r.in_range(t[i], path, "from_hour", 0, 23, b.from_hour);
+        r.in_range(t[i], path, "to_hour", 1, 24, b.to_hour);
+        if (b.from_hour == b.to_hour) r.fail(t[i]["to_hour"], path + ".to_hour", "must differ from from_hour");
+        b.price_per_kwh = non_negative(t[i]["price_per_kwh"], path + ".price_per_kwh");
+        ec.power.tariff.push_back(b);
+      }
+      if (!ec.power.price_per_kwh && !ec.power.tariff.empty())
+        r.fail(w, "economics.power.price_per_kwh", "is required with a tariff (the price outside its bands)");
+    }
+  }
+  if (const YAML::Node& g = e["groups"]) {
+    if (!g.IsSequence()) r.fail(g, "economics.groups", "must be a list of {name, workers, watts}");
+    for (size_t i = 0; i < g.size(); ++i) {
+      const std::string path = "economics.groups[" + std::to_string(i) + "]";
+      r.only_keys(g[i], path, {"name", "workers", "watts"});
+      if (!g[i]["name"] || !g[i]["workers"] || !g[i]["watts"]) r.fail(g[i], path, "needs name, workers and watts");
+      MinerGroup mg;
+      mg.name = r.str(g[i]["name"], path + ".name");
+      for (const MinerGroup& o : ec.groups)
+        if (o.name == mg.name) r.fail(g[i]["name"], path + ".name", "duplicate group name '" + mg.name + "'");
+      const YAML::Node& ws = g[i]["workers"];
+      if (!ws.IsSequence() || ws.size() == 0) r.fail(ws, path + ".workers", "must be a non-empty list of worker patterns");
+      for (size_t k = 0; k < ws.size(); ++k) {
+        std::string pat = r.str(ws[k], path + ".workers[" + std::to_string(k) + "]");
+        if (pat.empty()) r.fail(ws[k], path + ".workers[" + std::to_string(k) + "]", "must not be empty");
+        mg.workers.push_back(std::move(pat));
+      }
+      r.positive(g[i], path, "watts", mg.watts);
+      ec.groups.push_back(std::move(mg));
+    }
+  }
+  if (const YAML::Node& b = e["boards"]) {
+    if (!b.IsSequence()) r.fail(b, "economics.boards", "must be a list of {name, watts, always_mine}");
+    for (size_t i = 0; i < b.size(); ++i) {
+      const std::string path = "economics.boards[" + std::to_string(i) + "]";
+      r.only_keys(b[i], path, {"name", "watts", "always_mine"});
+      if (!b[i]["name"] || !b[i]["watts"]) r.fail(b[i], path, "needs name and watts");
+      BoardPower bp;
+      bp.name = r.str(b[i]["name"], path + ".name");
+      if (std::none_of(c.hardware.boards.begin(), c.hardware.boards.end(), [&](const Board& x) { return x.name == bp.name; }))
+        r.fail(b[i]["name"], path + ".name", "no board named '" + bp.name + "' under hardware.boards");
+      for (const BoardPower& o : ec.boards)
+        if (o.name == bp.name) r.fail(b[i]["name"], path + ".name", "board '" + bp.name + "' is listed twice");
+      r.positive(b[i], path, "watts", bp.watts);
+      if (b[i]["always_mine"]) bp.always_mine = r.boolean(b[i]["always_mine"], path + ".always_mine");
+      ec.boards.push_back(std::move(bp));
+    }
+  }
+  if (const YAML::Node& g = e["guard"]) {
+    r.only_keys(g, "economics.guard", {"enabled", "margin", "resume_margin", "window_seconds"});
+    auto& gd = ec.guard;
+    if (g["enabled"]) gd.enabled = r.boolean(g["enabled"], "economics.guard.enabled");
+    r.positive(g, "economics.guard", "margin", gd.margin);
+    if (g["margin"] && !g["resume_margin"]) gd.resume_margin = gd.margin * 1.05;
+    r.positive(g, "economics.guard", "resume_margin", gd.resume_margin);
+    if (gd.resume_margin < gd.margin)
+      r.fail(g["resume_margin"] ? g["resume_margin"] : g, "economics.guard.resume_margin",
+             "must be at least economics.guard.margin (the band between them stops flapping)");
+    r.positive(g, "economics.guard", "window_seconds", gd.window_seconds);
+  }
+}
+
 Config load_string(const std::string& yaml, const std::string& source) {
   YAML::Node root;
   try {
@@ -699,7 +806,7 @@ Config load_root(const YAML::Node& root, const std::string& source) {
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
   r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",
                          "hashing", "fanout", "limits", "bans", "http_connect", "admin", "logging", "hardware",
-                         "compatibility", "ledger"});
+                         "compatibility", "ledger", "economics"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -870,9 +977,41 @@ Config load_root(const YAML::Node& root, const std::string& source) {
   }
   if (const auto& h = root["hardware"]) load_hardware(r, h, c);
   if (const auto& l = root["ledger"]) load_ledger(r, l, c.ledger);
+  if (const auto& e = root["economics"]) load_economics(r, e, c);
   return c;
 }
 
 Config load_file(const std::string& path) { return load_string(read_file(path), path); }
+
+std::optional<std::vector<JsonPathStep>> parse_json_path(std::string_view path) {
+  std::vector<JsonPathStep> out;
+  size_t i = 0;
+  if (path.empty()) return out;  // the answer itself is the number
+  while (i < path.size()) {
+    if (path[i] == '[') {
+      size_t close = path.find(']', i);
+      if (close == std::string_view::npos || close == i + 1) return std::nullopt;
+      size_t idx = 0;
+      auto res = std::from_chars(path.data() + i + 1, path.data() + close, idx);
+      if (res.ec != std::errc() || res.ptr != path.data() + close) return std::nullopt;
+      out.push_back({{}, idx, true});
+      i = close + 1;
+      if (i < path.size() && path[i] == '.') {
+        if (++i == path.size()) return std::nullopt;
+      }
+      continue;
+    }
+    size_t end = path.find_first_of(".[", i);
+    if (end == std::string_view::npos) end = path.size();
+    if (end == i) return std::nullopt;
+    out.push_back({std::string(path.substr(i, end - i)), 0, false});
+    i = end;
+    if (i < path.size() && path[i] == '.') {
+      if (++i == path.size()) return std::nullopt;
+    }
+  }
+  if (out.size() > 32) return std::nullopt;
+  return out;
+}
 
 }  // namespace hashgate::conf

@@ -254,6 +254,64 @@ struct Compatibility {
   std::vector<CidrProfile> by_cidr;   // first match wins; before user-agent matching
 };
 
+// What the farm earns and what its power costs (proxy/economics.h). Every
+// part is optional: no price means coin figures only, no power price means
+// no cost figures, and the guard acts only on the boards listed here.
+struct PriceSource {
+  std::optional<double> fixed;      // price of one coin; set: no fetching
+  std::string url;                  // http(s):// JSON endpoint
+  std::string path;                 // where the price is in its answer: "data.price", "result[0].last"
+  double refresh_seconds = 60;
+  double timeout_seconds = 10;
+  std::string currency = "USD";     // a label for the figures
+};
+
+// An hour-of-day tariff: from_hour <= hour < to_hour (wrapping past
+// midnight when to_hour <= from_hour), in UTC plus utc_offset_hours.
+struct TariffBand {
+  unsigned from_hour = 0, to_hour = 24;
+  double price_per_kwh = 0;
+};
+
+struct Power {
+  std::optional<double> price_per_kwh;  // none: no cost figures, the guard idles
+  std::vector<TariffBand> tariff;       // first match wins; else price_per_kwh
+  double utc_offset_hours = 0;
+};
+
+// Miners counted together for the farm-wide power view: workers whose name
+// matches any pattern ('*' and '?'), drawing `watts` in all.
+struct MinerGroup {
+  std::string name;
+  std::vector<std::string> workers;
+  double watts = 0;
+};
+
+// A local board's power draw and the guard's say over it.
+struct BoardPower {
+  std::string name;            // a hardware.boards name
+  double watts = 0;
+  bool always_mine = false;    // the operator's pin: the guard never pauses it
+};
+
+struct ProfitGuardConfig {
+  bool enabled = false;
+  // Pause when earnings/hour < cost/hour * margin for window_seconds;
+  // resume when earnings/hour >= cost/hour * resume_margin for window_seconds.
+  double margin = 1.0;
+  double resume_margin = 1.05;
+  double window_seconds = 600;
+};
+
+struct Economics {
+  bool enabled = false;  // true when the section is present
+  PriceSource price;
+  Power power;
+  std::vector<MinerGroup> groups;
+  std::vector<BoardPower> boards;
+  ProfitGuardConfig guard;
+};
+
 struct Config {
   std::string source;  // file name, for messages
   std::string algorithm = "scrypt";
@@ -273,6 +331,7 @@ struct Config {
   Ledger ledger;
   Hardware hardware;
   Compatibility compatibility;
+  Economics economics;
 };
 
 // Throws ConfigError naming file:line and the key path.
@@ -282,6 +341,15 @@ Config load_string(const std::string& yaml, const std::string& source_name);
 // "${VAR}" and "${VAR:-default}" substitution; throws ConfigError for an
 // unset variable without a default. Exposed for tests.
 std::string substitute_env(const std::string& value, const std::string& where);
+
+// economics.price.path: "data.price", "result[0].last", "[2]"; empty is the
+// answer itself. nullopt for anything else (empty names, unclosed brackets).
+struct JsonPathStep {
+  std::string key;  // an object member, when !is_index
+  size_t index = 0;
+  bool is_index = false;
+};
+std::optional<std::vector<JsonPathStep>> parse_json_path(std::string_view path);
 
 // Parses "host:port" or "[v6]:port".
 std::optional<Endpoint> parse_endpoint(const std::string& s);

@@ -12,6 +12,7 @@
 #include "protocol/json_writer.h"
 #include "proxy/admin_ledger.h"
 #include "proxy/dashboard.h"
+#include "proxy/economics_admin.h"
 #include "proxy/log.h"
 
 namespace hashgate {
@@ -149,7 +150,9 @@ std::string status_json(const Snapshot& s) {
     json_append_double(o, s.hashrate_history[i].second);
     o += "]";
   }
-  o += "]}";
+  o += "]";
+  append_status_economics(o, s);
+  o += "}";
   return o;
 }
 
@@ -193,6 +196,7 @@ std::string pools_json(const Snapshot& s) {
     kv(o, "credited_difficulty", p.accepted_difficulty);
     kv(o, "hashgate_accepted_difficulty", p.hashgate_accepted_difficulty);
     kv(o, "hashrate", p.hashrate);
+    append_pool_economics(o, s, p);
     o += "}";
   }
   o += "]}";
@@ -297,6 +301,7 @@ std::string workers_json(const Snapshot& s, size_t limit) {
       auto it = lifetime.find(x.name);
       append_lifetime(o, it == lifetime.end() ? LedgerCounts{} : it->second);
     }
+    append_worker_economics(o, s, x);
     o += "}";
   }
   o += "]}";
@@ -491,7 +496,7 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
     auto fb_chips = family("hashgate_board_chips", "Chips that answered initialisation", MetricType::Gauge);
     auto fb_freq = family("hashgate_board_frequency_megahertz", "Configured chip frequency", MetricType::Gauge);
     for (const BoardSnapshot& b : s.boards) {
-      for (const char* st : {"opening", "initialising", "waiting_for_work", "mining", "down", "disabled"})
+      for (const char* st : {"opening", "initialising", "waiting_for_work", "mining", "paused", "down", "disabled"})
         add(fb_up, b.state == st ? 1 : 0, {{"board", b.name}, {"state", st}});
       for (size_t c = 0; c < b.nonces_by_chip.size(); ++c) {
         add(fb_nonces, double(b.nonces_by_chip[c]), {{"board", b.name}, {"chip", std::to_string(c)}});
@@ -533,6 +538,7 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
     fams.push_back(std::move(f));
   }
 
+  append_economics_metrics(fams, s);
   f = family("hashgate_config_reloads_total", "SIGHUP reloads by result", MetricType::Counter);
   add(f, double(s.reloads_ok), {{"result", "ok"}});
   add(f, double(s.reloads_failed), {{"result", "failed"}});
@@ -621,6 +627,7 @@ HttpResponse AdminServer::handle(const HttpRequest& ri) {
     if (uri == "/api/v1/pools") return reply_json(200, pools_json(s));
     if (uri == "/api/v1/bans") return reply_json(200, bans_json(s));
     if (uri == "/api/v1/boards") return reply_json(200, boards_json(s));
+    if (uri == "/api/v1/economics") return reply_json(200, economics_json(s));
     if (uri == "/api/v1/workers") {
       size_t limit = 1000;
       if (auto v = ri.query_value("limit"); v && !v->empty()) limit = size_t(std::max(0L, std::strtol(v->c_str(), nullptr, 10)));

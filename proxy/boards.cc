@@ -94,6 +94,7 @@ struct BoardManager::Board {
   uint64_t extranonce2_counter = 0;
   double next_work_at = 0;
   double mining_since = 0;
+  bool paused = false;  // by the profit guard (proxy/farm_economics.h)
   std::unordered_map<uint64_t, double> submitted;  // token -> difficulty
   uint64_t next_token = 1;
 
@@ -358,6 +359,10 @@ struct BoardManager::Board {
 
   // ---------------------------------------------------------------- work
   void maybe_work() {
+    if (paused) {
+      if (driver->ready() && fd >= 0) set_state("paused");
+      return;
+    }
     if (!driver->ready() || fd < 0 || !session || session->state() != UpstreamSession::State::kSubscribed ||
         !session->authorized() || !job) {
       if (driver->ready() && fd >= 0) set_state("waiting_for_work");
@@ -592,6 +597,18 @@ void BoardManager::stop() {
     }
     b->close_port("hashgate stopping", false);
     b->close_client();
+  }
+}
+
+void BoardManager::set_paused(const std::string& board, bool paused) {
+  for (auto& b : boards_) {
+    if (b->cfg.name != board || b->paused == paused) continue;
+    b->paused = paused;
+    b->works.clear();  // nonces for old work after a pause would be stale anyway
+    // A resumed board starts its silence count afresh and gets work at once.
+    b->last_nonce_mono = b->now();
+    b->next_work_at = 0;
+    b->maybe_work();
   }
 }
 

@@ -33,6 +33,8 @@ class BoardManager {
   // Closes every handle (serial ports and Stratum connections); the loop can end after.
   void stop();
   std::vector<BoardSnapshot> snapshot() const;
+  // The profit guard's verdict: a paused board gets no work (state "paused").
+  void set_paused(const std::string& board, bool paused);
   void log_summary() const;
 
   struct Board;

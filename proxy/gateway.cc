@@ -175,6 +175,7 @@ struct Gateway::PoolState {
   uint64_t accepted = 0;
   uint64_t rejected = 0;
   RateEstimator rate;
+  RateEstimator accepted_rate;  // difficulty hashgate accepted on this pool's jobs
 };
 
 struct Gateway::ListenerState {
@@ -419,6 +420,7 @@ int Gateway::start(std::string& error) {
     boards_ = std::make_unique<BoardManager>(loop_, cfg_.hardware.boards, algo_, *board_endpoint_);
     boards_->start();
   }
+  if (cfg_.economics.enabled) economics_ = std::make_unique<FarmEconomics>(algo_, cfg_.economics);
   publish_snapshot();
   uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->on_tick(); }, 1000, 1000);
   uv_timer_start(
@@ -992,6 +994,8 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
   st.last_share_unix = unix_now();
   st.rate.add(now(), work.difficulty);
   total_rate_.add(now(), work.difficulty);
+  if (auto lit = links_.find(work.job->link_id); lit != links_.end())
+    pools_[lit->second->pool]->accepted_rate.add(now(), work.difficulty);
   if (v.block) {
     ++st.blocks;
     log::warn("block_candidate")
@@ -1948,6 +1952,7 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       }
       if (ev.ok) {
         ++st.pool_accepted;
+        st.credited_rate.add(now(), f.difficulty);
         ps.accepted_difficulty += f.difficulty;
         ps.window_accepted += f.difficulty;
         if (f.block) log::warn("block_accepted_by_pool").kv("pool", pool).kv("worker", worker_name(f.worker));
@@ -2275,6 +2280,7 @@ void Gateway::publish_snapshot() {
   s->max_worker_labels = cfg_.admin.max_worker_labels;
   const double hpd = hashes_per_difficulty(algo_);
   bool any_ready = false;
+  std::vector<FarmEconomics::PoolInput> econ_pools;
   for (size_t i = 0; i < pools_.size(); ++i) {
     const PoolState& ps = *pools_[i];
     PoolSnapshot p;
@@ -2287,16 +2293,20 @@ void Gateway::publish_snapshot() {
     const bool ready = ready_link(i, false) != nullptr;
     any_ready = any_ready || ready;
     p.state = !ps.enabled ? "disabled" : !ready ? "down" : i == active_pool_ ? "active" : "standby";
+    JobRef newest;  // the pool's current job, for the economics
     for (const auto& [id, l] : links_)
       if (l->pool == i && !l->dead) {
         ++p.connections;
         p.sessions += l->sessions.size();
+        if (JobRef j = jobs_.latest(id); j && (!newest || j->seq > newest->seq)) newest = j;
       }
+    if (economics_) econ_pools.push_back({ps.cfg->name, newest, i == active_pool_});
     p.accepted = ps.accepted;
     p.rejected = ps.rejected;
     p.accepted_difficulty = ps.accepted_difficulty;
     p.hashgate_accepted_difficulty = ps.hashgate_accepted_difficulty;
     p.hashrate = ps.rate.per_second(t) * hpd;
+    p.accepted_hashrate = ps.accepted_rate.per_second(t) * hpd;
     s->sessions_by_pool[p.name] = p.sessions;
     s->pools.push_back(std::move(p));
   }
@@ -2340,6 +2350,12 @@ void Gateway::publish_snapshot() {
   s->hashrate_history = hashrate_history_;
   if (boards_) s->boards = boards_->snapshot();
   ledger_snapshot(*s);
+  if (economics_) {
+    auto r = economics_->update(t, s->published_unix, econ_pools, s->boards);
+    s->economics = std::move(r.snapshot);
+    for (const auto& [board, paused] : r.pause)
+      if (boards_) boards_->set_paused(board, paused);
+  }
   snapshots_.store(std::move(s));
 }
 
@@ -2541,6 +2557,9 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
                                cfg_.vardiff.target_share_seconds};
   ctx_.max_line = cfg_.limits.max_line_bytes;
   guard_.configure(cfg_.bans, cfg_.limits);
+  if (!cfg_.economics.enabled) economics_.reset();
+  else if (economics_) economics_->configure(cfg_.economics);
+  else economics_ = std::make_unique<FarmEconomics>(algo_, cfg_.economics);
   if (level_changed) log::set_level(cfg_.logging.level);
   ++reloads_ok_;
   last_reload_error_.clear();

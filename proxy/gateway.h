@@ -22,6 +22,7 @@
 #include "protocol/upstream_session.h"
 #include "proxy/admin.h"
 #include "proxy/boards.h"
+#include "proxy/farm_economics.h"
 #include "proxy/fanout_writer.h"
 #include "proxy/guard.h"
 #include "proxy/hash_pool.h"
@@ -324,6 +325,7 @@ class Gateway {
   bool miners_closed_ = false;
   std::optional<conf::Endpoint> board_endpoint_;
   std::unique_ptr<BoardManager> boards_;
+  std::unique_ptr<FarmEconomics> economics_;  // economics: in the config
 
   BreakerConfig breaker_cfg_;
   std::vector<size_t> pool_order_;  // pool indexes by priority

@@ -15,6 +15,7 @@
 namespace hashgate {
 
 class LedgerReader;  // proxy/ledger.h
+struct EconomicsSnapshot;  // proxy/farm_economics.h
 
 // A fixed-bucket histogram owned by the loop (no atomics: one writer).
 struct Histogram {
@@ -68,6 +69,7 @@ struct PoolSnapshot {
   double accepted_difficulty = 0;  // credited by the pool: its difficulty per accepted share
   double hashgate_accepted_difficulty = 0;  // accepted by hashgate on this pool's jobs, at session difficulty
   double hashrate = 0;  // hashes per second, from pool-accepted difficulty
+  double accepted_hashrate = 0;  // from difficulty hashgate accepted on the pool's jobs
 };
 
 // A worker's share counters, kept by the loop and copied into snapshots.
@@ -90,6 +92,7 @@ struct WorkerCounters {
 // snapshot copies the whole table in one pass.
 struct WorkerStats : WorkerCounters {
   RateEstimator rate;     // accepted difficulty per second
+  RateEstimator credited_rate;  // pool-accepted difficulty per second
   uint64_t sessions = 0;  // sessions that authorized this worker, counted as they come and go
   double settled_difficulty = 0;  // where its vardiff settled last: a reconnect starts there
   // Its last session's firmware: an index into Snapshot::agents and into
@@ -123,6 +126,7 @@ struct WorkerSnapshot : WorkerCounters {
   std::string profile;  // firmware profile that session got
   uint64_t sessions = 0;
   double hashrate = 0;
+  double credited_hashrate = 0;  // from pool-accepted difficulty
   double reject_ratio = 0;
 };
 
@@ -136,7 +140,7 @@ struct BanSnapshot {
 // An ASIC board on a serial port (proxy/boards.cc).
 struct BoardSnapshot {
   std::string name, driver, path, worker;
-  std::string state;  // opening | initialising | waiting_for_work | mining | down | disabled
+  std::string state;  // opening | initialising | waiting_for_work | mining | paused (profit guard) | down | disabled
   std::string last_error;
   unsigned chips_expected = 0, chips_found = 0;
   double frequency = 0;
@@ -213,6 +217,7 @@ struct Snapshot {
       if (st.profile < profile_names.size()) w.profile = profile_names[st.profile];
       w.sessions = st.sessions;
       w.hashrate = st.rate.per_second(published_loop) * hashes_per_difficulty;
+      w.credited_hashrate = st.credited_rate.per_second(published_loop) * hashes_per_difficulty;
       w.reject_ratio = st.accepted + st.rejected ? double(st.rejected) / double(st.accepted + st.rejected) : 0;
       out.push_back(std::move(w));
     }
@@ -225,6 +230,7 @@ struct Snapshot {
   LedgerSnapshot ledger;
   // The admin threads' own connection to the ledger (null when it is off).
   std::shared_ptr<LedgerReader> ledger_reader;
+  std::shared_ptr<const EconomicsSnapshot> economics;  // null: no economics section
 };
 
 // The one place a snapshot changes hands: the loop stores, admin threads load.

@@ -12,7 +12,7 @@ packages=(
   clang libclang-rt-14-dev llvm
   libuv1-dev libsimdjson-dev libssl-dev openssl libmimalloc-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libyaml-cpp-dev doctest-dev zlib1g-dev
-  libsqlite3-dev libpq-dev
+  libsqlite3-dev libpq-dev libcurl4-openssl-dev
   python3 curl socat procps
 )
 if [ "${1:-}" = "--test" ]; then

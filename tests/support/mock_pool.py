@@ -37,7 +37,8 @@ class Pool:
         self.next_job = 1
         # Pools started with different seeds hand out different extranonce1s.
         self.next_en1 = (0xA0000000 + (args.seed % 4096) * 0x10000) & 0xFFFFFFFF
-        self.height = 5000
+        # A mainnet-like height: its BIP34 push is a minimal 3-byte number, as Core checks it.
+        self.height = 840000
         self.conns = []
         self.shares = []
         self.counts = {"accepted": 0, "stale": 0, "late": 0, "duplicate": 0, "low_difficulty": 0,

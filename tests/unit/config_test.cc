@@ -56,7 +56,7 @@ TEST_CASE("errors name the file, the line and the key path") {
   std::string base = kGood;
   CHECK(error_of(base + "bogus: 1\n") == "t.yaml:17: bogus: unknown key (expected one of: algorithm, listeners, pools, "
                                          "aggregation, vardiff, version_rolling, failover, hashing, fanout, limits, bans, http_connect, admin, "
-                                         "logging, hardware, compatibility, ledger)");
+                                         "logging, hardware, compatibility, ledger, economics)");
   std::string e = error_of(std::string(kGood).replace(std::string(kGood).find("prefix_bytes: 1"), 15, "prefix_bytes: 9"));
   CHECK(e.find("t.yaml:12: aggregation.prefix_bytes") == 0);
   e = error_of(std::string(kGood).replace(std::string(kGood).find("initial: 0.5"), 12, "initial: lots"));
