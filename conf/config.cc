@@ -327,6 +327,70 @@ PoolTls load_pool_tls(const Reader& r, const YAML::Node& n, const std::string& p
   return t;
 }
 
+void load_pool_integrity(const Reader& r, const YAML::Node& n, const std::string& path, PoolIntegrity& out) {
+  r.only_keys(n, path, {"chain", "require_outputs", "lock_outputs"});
+  if (n["chain"]) {
+    out.chain = r.str(n["chain"], path + ".chain");
+    if (out.chain.empty() || out.chain.rfind("auto:", 0) == 0)
+      r.fail(n["chain"], path + ".chain", "must be a name (not empty, not starting with auto:)");
+  }
+  if (n["lock_outputs"]) out.lock_outputs = r.boolean(n["lock_outputs"], path + ".lock_outputs");
+  if (const YAML::Node& ro = n["require_outputs"]) {
+    if (!ro.IsSequence() || ro.size() == 0)
+      r.fail(ro, path + ".require_outputs", "must be a non-empty list of addresses or script:<hex>");
+    for (size_t i = 0; i < ro.size(); ++i) {
+      const std::string key = path + ".require_outputs[" + std::to_string(i) + "]";
+      std::string text = r.str(ro[i], key);
+      if (text.empty()) r.fail(ro[i], key, "must not be empty");
+      out.require_outputs.push_back({text, r.location(ro[i], key)});
+    }
+  }
+}
+
+void load_integrity(const Reader& r, const YAML::Node& n, Config& c) {
+  r.only_keys(n, "integrity", {"enabled", "stale_grace_seconds", "stale_move_seconds", "stale_action", "ahead_blocks",
+                               "chain_height_window", "ntime_window_seconds", "node"});
+  Integrity& in = c.integrity;
+  if (n["enabled"]) in.enabled = r.boolean(n["enabled"], "integrity.enabled");
+  r.positive(n, "integrity", "stale_grace_seconds", in.stale_grace_seconds);
+  r.positive(n, "integrity", "stale_move_seconds", in.stale_move_seconds);
+  r.positive(n, "integrity", "ntime_window_seconds", in.ntime_window_seconds);
+  r.in_range(n, "integrity", "ahead_blocks", 1, 1000000, in.ahead_blocks);
+  r.in_range(n, "integrity", "chain_height_window", 1, 100000000, in.chain_height_window);
+  if (n["stale_action"]) {
+    in.stale_action = r.str(n["stale_action"], "integrity.stale_action");
+    if (in.stale_action != "flag" && in.stale_action != "move")
+      r.fail(n["stale_action"], "integrity.stale_action", "must be flag or move, got '" + in.stale_action + "'");
+  }
+  if (in.stale_move_seconds < in.stale_grace_seconds)
+    r.fail(n["stale_move_seconds"] ? n["stale_move_seconds"] : n, "integrity.stale_move_seconds",
+           "must not be less than integrity.stale_grace_seconds");
+  if (const YAML::Node& nd = n["node"]) {
+    r.only_keys(nd, "integrity.node",
+                {"url", "user", "password", "cookie_file", "poll_seconds", "timeout_seconds", "chain"});
+    NodeRpc node;
+    if (!nd["url"]) r.fail(nd, "integrity.node.url", "is required (http://127.0.0.1:9332)");
+    node.url = r.str(nd["url"], "integrity.node.url");
+    std::string rest = node.url.rfind("http://", 0) == 0 ? node.url.substr(7) : "";
+    if (auto slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
+    auto ep = parse_endpoint(rest);
+    if (!ep) r.fail(nd["url"], "integrity.node.url", "must be http://host:port, got '" + node.url + "'");
+    node.endpoint = *ep;
+    if (nd["user"]) node.user = r.str(nd["user"], "integrity.node.user");
+    if (nd["password"]) node.password = r.str(nd["password"], "integrity.node.password");
+    if (nd["cookie_file"]) node.cookie_file = r.str(nd["cookie_file"], "integrity.node.cookie_file");
+    if (nd["password"] && nd["cookie_file"])
+      r.fail(nd["cookie_file"], "integrity.node.cookie_file", "give password or cookie_file, not both");
+    if (!nd["password"] && !nd["cookie_file"])
+      r.fail(nd, "integrity.node", "needs user and password, or cookie_file");
+    if (nd["password"] && node.user.empty()) r.fail(nd, "integrity.node.user", "is required with password");
+    r.positive(nd, "integrity.node", "poll_seconds", node.poll_seconds);
+    r.positive(nd, "integrity.node", "timeout_seconds", node.timeout_seconds);
+    if (nd["chain"]) node.chain = r.str(nd["chain"], "integrity.node.chain");
+    in.node = std::move(node);
+  }
+}
+
 void load_pools(const Reader& r, const YAML::Node& root, Config& c) {
   const YAML::Node n = root["pools"];
   // A missing key has no line of its own: name the mapping it belongs in.
@@ -336,7 +400,7 @@ void load_pools(const Reader& r, const YAML::Node& root, Config& c) {
   for (size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& p = n[i];
     std::string path = "pools[" + std::to_string(i) + "]";
-    r.only_keys(p, path, {"name", "url", "user", "password", "password_file", "priority", "weight", "tls"});
+    r.only_keys(p, path, {"name", "url", "user", "password", "password_file", "priority", "weight", "tls", "integrity"});
     Pool out;
     out.name = p["name"] ? r.str(p["name"], path + ".name") : "pool" + std::to_string(i);
     if (!names.insert(out.name).second) r.fail(p["name"], path + ".name", "duplicate pool name '" + out.name + "'");
@@ -367,6 +431,7 @@ void load_pools(const Reader& r, const YAML::Node& root, Config& c) {
       out.weight = r.number(p["weight"], path + ".weight");
       if (!(out.weight > 0)) r.fail(p["weight"], path + ".weight", "must be greater than 0");
     }
+    if (p["integrity"]) load_pool_integrity(r, p["integrity"], path + ".integrity", out.integrity);
     c.pools.push_back(std::move(out));
   }
 }
@@ -806,7 +871,7 @@ Config load_root(const YAML::Node& root, const std::string& source) {
   if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping");
   r.only_keys(root, "", {"algorithm", "listeners", "pools", "aggregation", "vardiff", "version_rolling", "failover",
                          "hashing", "fanout", "limits", "bans", "http_connect", "admin", "logging", "hardware",
-                         "compatibility", "ledger", "economics"});
+                         "compatibility", "ledger", "economics", "integrity"});
   Config c;
   c.source = source;
   if (root["algorithm"]) {
@@ -978,6 +1043,7 @@ Config load_root(const YAML::Node& root, const std::string& source) {
   if (const auto& h = root["hardware"]) load_hardware(r, h, c);
   if (const auto& l = root["ledger"]) load_ledger(r, l, c.ledger);
   if (const auto& e = root["economics"]) load_economics(r, e, c);
+  if (const auto& i = root["integrity"]) load_integrity(r, i, c);
   return c;
 }
 

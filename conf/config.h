@@ -68,6 +68,19 @@ struct Listener {
 
 enum class PoolScheme { kTcp, kSsl, kTest };
 
+// A pool's job integrity rules (pools[].integrity, issue 21).
+struct PoolIntegrity {
+  std::string chain;  // empty: recognised from heights and block hashes
+  // Output scripts every coinbase must pay: an address or "script:<hex>",
+  // with "file:line: key" for the error when the gateway cannot decode it.
+  struct Output {
+    std::string text;
+    std::string where;
+  };
+  std::vector<Output> require_outputs;
+  bool lock_outputs = false;  // the outputs first seen must never change
+};
+
 struct Pool {
   std::string name;
   std::string url;  // as written
@@ -82,6 +95,7 @@ struct Pool {
   std::string password;
   int priority = 0;
   double weight = 1;
+  PoolIntegrity integrity;
 };
 
 enum class AggregationMode { kAggregate, kPassthrough };
@@ -124,6 +138,30 @@ struct Failover {
   double reconnect_grace_seconds = 2;
   // A pool's client.reconnect to another host is refused unless allowed.
   bool follow_reconnect_to_other_hosts = false;
+};
+
+// A local Litecoin Core / Bitcoin Core node as the reference for the tip.
+struct NodeRpc {
+  std::string url;      // http://host:port as written
+  Endpoint endpoint;
+  std::string user;     // with password
+  std::string password;
+  std::string cookie_file;  // or the node's .cookie (read at every poll: it changes at restart)
+  double poll_seconds = 2;
+  double timeout_seconds = 2;
+  std::string chain;    // the node's chain name; empty: recognised
+};
+
+// Pool job integrity (issue 21): tips, chains, coinbase rules, sanity.
+struct Integrity {
+  bool enabled = true;
+  double stale_grace_seconds = 30;   // on an old tip this long after another source moved on: flagged
+  double stale_move_seconds = 90;    // this long: its miners move (stale_action: move)
+  std::string stale_action = "flag"; // flag | move
+  uint32_t ahead_blocks = 3;
+  uint32_t chain_height_window = 1000;
+  double ntime_window_seconds = 600;
+  std::optional<NodeRpc> node;
 };
 
 struct Hashing {
@@ -332,6 +370,7 @@ struct Config {
   Hardware hardware;
   Compatibility compatibility;
   Economics economics;
+  Integrity integrity;
 };
 
 // Throws ConfigError naming file:line and the key path.

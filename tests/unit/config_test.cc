@@ -56,7 +56,7 @@ TEST_CASE("errors name the file, the line and the key path") {
   std::string base = kGood;
   CHECK(error_of(base + "bogus: 1\n") == "t.yaml:17: bogus: unknown key (expected one of: algorithm, listeners, pools, "
                                          "aggregation, vardiff, version_rolling, failover, hashing, fanout, limits, bans, http_connect, admin, "
-                                         "logging, hardware, compatibility, ledger, economics)");
+                                         "logging, hardware, compatibility, ledger, economics, integrity)");
   std::string e = error_of(std::string(kGood).replace(std::string(kGood).find("prefix_bytes: 1"), 15, "prefix_bytes: 9"));
   CHECK(e.find("t.yaml:12: aggregation.prefix_bytes") == 0);
   e = error_of(std::string(kGood).replace(std::string(kGood).find("initial: 0.5"), 12, "initial: lots"));
@@ -262,6 +262,8 @@ TEST_CASE("listeners: PROXY protocol and its trusted proxies") {
   CHECK(error_of(with("    proxy_protocol: v1\n    trusted_proxies: 10.0.0.0/8\n")) ==
         "t.yaml:6: listeners[0].trusted_proxies: must be a list of CIDRs, e.g. [10.0.0.0/8]");
 
+}
+
 TEST_CASE("errors never echo raw bytes of the file: control bytes and broken UTF-8 become \\xNN") {
   // A YAML escape puts control bytes into the value; a raw 0xff 0xc3 is not UTF-8.
   std::string e = error_of("algorithm: \"scr\\x01\\e[2Jypt\"\nlisteners: []\n");
@@ -273,4 +275,54 @@ TEST_CASE("errors never echo raw bytes of the file: control bytes and broken UTF
   // Well-formed UTF-8 (a pool named in another script) stays as it is.
   CHECK(printable("pool \xc3\xa9t\xc3\xa9") == "pool \xc3\xa9t\xc3\xa9");
   CHECK(printable("a\tb\x7f") == "a\\x09b\\x7f");
+}
+
+TEST_CASE("integrity: the section and the per-pool keys, with file:line:key errors") {
+  const std::string pools = R"(listeners:
+  - name: s
+    bind: 127.0.0.1:3333
+pools:
+  - name: solo
+    url: stratum+tcp://127.0.0.1:3334
+    user: u
+    integrity:
+      chain: ltc
+      require_outputs: [ltc1qexample, "script:51"]
+      lock_outputs: true
+)";
+  Config c = load_string(pools + R"(integrity:
+  stale_grace_seconds: 5
+  stale_move_seconds: 20
+  stale_action: move
+  node: {url: "http://127.0.0.1:19332", cookie_file: /tmp/x/.cookie, poll_seconds: 0.5}
+)",
+                         "t.yaml");
+  CHECK(c.pools[0].integrity.chain == "ltc");
+  REQUIRE(c.pools[0].integrity.require_outputs.size() == 2);
+  CHECK(c.pools[0].integrity.require_outputs[1].text == "script:51");
+  CHECK(c.pools[0].integrity.require_outputs[1].where == "t.yaml:10: pools[0].integrity.require_outputs[1]");
+  CHECK(c.pools[0].integrity.lock_outputs);
+  CHECK(c.integrity.stale_action == "move");
+  CHECK(c.integrity.stale_move_seconds == 20);
+  REQUIRE(c.integrity.node);
+  CHECK(c.integrity.node->endpoint.port == 19332);
+  CHECK(c.integrity.node->poll_seconds == 0.5);
+  CHECK(load_string(pools, "t.yaml").integrity.enabled);
+  CHECK(!load_string(pools, "t.yaml").integrity.node);
+  CHECK(error_of(pools + "integrity:\n  stale_action: panic\n") ==
+        "t.yaml:13: integrity.stale_action: must be flag or move, got 'panic'");
+  CHECK(error_of(pools + "integrity:\n  stale_grace_seconds: 60\n  stale_move_seconds: 10\n") ==
+        "t.yaml:14: integrity.stale_move_seconds: must not be less than integrity.stale_grace_seconds");
+  CHECK(error_of(pools + "integrity:\n  node: {url: 'https://x:1', user: a, password: b}\n") ==
+        "t.yaml:13: integrity.node.url: must be http://host:port, got 'https://x:1'");
+  CHECK(error_of(pools + "integrity:\n  node: {url: 'http://x:1', password: b}\n") ==
+        "t.yaml:13: integrity.node.user: is required with password");
+  CHECK(error_of(pools + "integrity:\n  node: {url: 'http://x:1'}\n") ==
+        "t.yaml:13: integrity.node: needs user and password, or cookie_file");
+  CHECK(error_of(pools + "integrity:\n  colour: red\n") ==
+        "t.yaml:13: integrity.colour: unknown key (expected one of: enabled, stale_grace_seconds, stale_move_seconds, "
+        "stale_action, ahead_blocks, chain_height_window, ntime_window_seconds, node)");
+  std::string bad = pools;
+  bad.replace(bad.find("require_outputs: [ltc1qexample, \"script:51\"]"), 44, "require_outputs: []");
+  CHECK(error_of(bad) == "t.yaml:10: pools[0].integrity.require_outputs: must be a non-empty list of addresses or script:<hex>");
 }
