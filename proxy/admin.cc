@@ -175,6 +175,66 @@ std::string bans_json(const Snapshot& s) {
   return o;
 }
 
+void append_int_or_null(std::string& o, const char* k, int64_t v) {
+  o += ",";
+  json_append_string(o, k);
+  o += ":";
+  if (v < 0) {
+    o += "null";
+  } else {
+    json_append_uint(o, uint64_t(v));
+  }
+}
+
+// Job integrity (issue 21): the pool's tip, how far behind, what is flagged.
+void append_integrity(std::string& o, const PoolSnapshot& p) {
+  kv(o, "chain", p.chain);
+  o += ",\"tip\":";
+  if (p.tip.empty()) {
+    o += "null";
+  } else {
+    json_append_string(o, p.tip);
+  }
+  append_int_or_null(o, "height", p.height);
+  kv(o, "tip_lag_seconds", p.tip_lag_seconds);
+  append_int_or_null(o, "tip_lag_blocks", p.tip_lag_blocks);
+  o += ",\"integrity_flags\":[";
+  for (size_t i = 0; i < p.integrity_flags.size(); ++i) {
+    if (i) o += ",";
+    json_append_string(o, p.integrity_flags[i]);
+  }
+  o += "],\"integrity_events\":{";
+  for (size_t i = 0; i < p.integrity_events.size(); ++i)
+    kv(o, p.integrity_events[i].first.c_str(), p.integrity_events[i].second, i != 0);
+  o += "}";
+}
+
+// hashgate_pool_tip_lag_seconds, hashgate_pool_integrity_events_total and the node's state.
+void append_integrity_metrics(const Snapshot& s, std::vector<MetricFamily>& fams) {
+  auto lag = family("hashgate_pool_tip_lag_seconds",
+                    "How long the pool has been sending work on a block another source (pool or node) moved past",
+                    MetricType::Gauge);
+  auto height = family("hashgate_pool_height", "BIP34 height of the block the pool's jobs build", MetricType::Gauge);
+  auto events = family("hashgate_pool_integrity_events_total", "Job integrity findings, by pool and check",
+                       MetricType::Counter);
+  for (const PoolSnapshot& p : s.pools) {
+    add(lag, p.tip_lag_seconds, {{"pool", p.name}});
+    if (p.height >= 0) add(height, double(p.height), {{"pool", p.name}});
+    for (const auto& [check, n] : p.integrity_events) add(events, double(n), {{"pool", p.name}, {"check", check}});
+  }
+  fams.push_back(std::move(lag));
+  fams.push_back(std::move(height));
+  fams.push_back(std::move(events));
+  if (s.node_state == "off" || s.node_state == "none") return;
+  auto up = family("hashgate_node_up", "1 when integrity.node answers its JSON-RPC", MetricType::Gauge);
+  add(up, s.node_state == "up" ? 1 : 0);
+  fams.push_back(std::move(up));
+  if (s.node_height < 0) return;
+  auto nh = family("hashgate_node_height", "The node's block count (getblockcount)", MetricType::Gauge);
+  add(nh, double(s.node_height));
+  fams.push_back(std::move(nh));
+}
+
 std::string pools_json(const Snapshot& s) {
   std::string o = "{\"pools\":[";
   for (size_t i = 0; i < s.pools.size(); ++i) {
@@ -197,9 +257,15 @@ std::string pools_json(const Snapshot& s) {
     kv(o, "hashgate_accepted_difficulty", p.hashgate_accepted_difficulty);
     kv(o, "hashrate", p.hashrate);
     append_pool_economics(o, s, p);
+    append_integrity(o, p);
     o += "}";
   }
-  o += "]}";
+  o += "],\"node\":{";
+  kv(o, "state", s.node_state, false);
+  append_int_or_null(o, "height", s.node_height);
+  kv(o, "best", s.node_best);
+  kv(o, "error", s.node_error);
+  o += "}}";
   return o;
 }
 
@@ -458,6 +524,7 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
   fams.push_back(std::move(f_breaker));
   fams.push_back(std::move(f_conns));
   fams.push_back(std::move(f_rate));
+  append_integrity_metrics(s, fams);
 
   f = family("hashgate_hashrate_hashes_per_second", "Estimated hashrate of all miners (accepted shares)",
              MetricType::Gauge);

@@ -17,6 +17,7 @@ table{border-collapse:collapse;margin:0 20px;width:calc(100% - 40px)}
 th,td{padding:4px 8px;text-align:left;border-bottom:1px solid #2a313a}
 th{color:#8b97a5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .state{padding:1px 8px;border-radius:9px;font-size:12px}
+.flag{background:#8a5a12;margin-right:4px}.ok{background:#1e6b3a}
 .active{background:#1e6b3a}.standby{background:#2c4f7c}.down{background:#8a2a2a}.disabled{background:#555}
 tr.trouble td{color:#ffb4a8}
 canvas{margin:0 20px;background:#161a20;border:1px solid #2a313a}
@@ -31,7 +32,8 @@ canvas{margin:0 20px;background:#161a20;border:1px solid #2a313a}
 <p id="err"></p>
 <h2>Pools</h2>
 <table id="pools"><thead><tr><th>pool</th><th>state</th><th>breaker</th><th>priority</th><th>weight</th>
-<th>sessions</th><th>accepted</th><th>rejected</th><th>hashrate</th></tr></thead><tbody></tbody></table>
+<th>sessions</th><th>accepted</th><th>rejected</th><th>hashrate</th><th>height</th><th>tip lag</th><th>integrity</th>
+</tr></thead><tbody></tbody></table>
 <h2>Hashrate</h2>
 <canvas id="chart" width="900" height="180"></canvas>
 <h2>Miners, most trouble first</h2>
@@ -65,7 +67,13 @@ async function refresh(){
     for(const p of pl.pools){const tr=document.createElement("tr");tr.dataset.pool=p.name;tr.dataset.state=p.state;
       const s=td("");const b=document.createElement("span");b.className="state "+p.state;b.textContent=p.state;s.appendChild(b);
       tr.append(td(p.name),s,td(p.breaker),td(p.priority,"n"),td(p.weight,"n"),td(p.sessions,"n"),
-        td(p.accepted,"n"),td(p.rejected,"n"),td(rate(p.hashrate),"n"));pb.appendChild(tr)}
+        td(p.accepted,"n"),td(p.rejected,"n"),td(rate(p.hashrate),"n"),td(p.height===null?"-":p.height,"n"),
+        td(p.tip_lag_seconds>0?p.tip_lag_seconds.toFixed(0)+" s"+(p.tip_lag_blocks?" / "+p.tip_lag_blocks+" blk":""):"-","n"));
+      // Integrity badges: one per flag raised on the pool's jobs (stale_tip, ahead, nbits, ...).
+      const ib=td("");tr.dataset.flags=(p.integrity_flags||[]).join(",");
+      for(const f of p.integrity_flags||[]){const e=document.createElement("span");e.className="state flag";e.textContent=f;ib.appendChild(e)}
+      if(p.tip&&!(p.integrity_flags||[]).length){const e=document.createElement("span");e.className="state ok";e.textContent="ok";ib.appendChild(e)}
+      tr.append(ib);pb.appendChild(tr)}
     const wb=document.querySelector("#workers tbody");wb.replaceChildren();
     for(const w of wk.workers){const tr=document.createElement("tr");tr.dataset.worker=w.name;
       tr.dataset.accepted=w.accepted;tr.dataset.rejected=w.rejected;

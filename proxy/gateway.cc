@@ -296,6 +296,7 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
   for (const conf::Pool& p : cfg_.pools) pools_.push_back(make_pool_state(p));
   profiles_ = std::make_unique<ProfileSelector>(cfg_);
   profile_sessions_.assign(profiles_->book().all().size(), 0);
+  integrity_ = std::make_unique<JobIntegrity>(cfg_);
   uv_timer_init(loop_, &tick_);
   tick_.data = this;
   uv_timer_init(loop_, &link_check_);
@@ -415,6 +416,7 @@ int Gateway::start(std::string& error) {
   // Aggregation keeps one connection to the pool ready, so the first miner
   // gets work at once. Passthrough connects per miner.
   listeners_up_ = true;
+  integrity_->start();
   if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) maintain_links();
   if (!cfg_.hardware.boards.empty() && board_endpoint_) {
     boards_ = std::make_unique<BoardManager>(loop_, cfg_.hardware.boards, algo_, *board_endpoint_);
@@ -1887,10 +1889,14 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       // A job before a subscription has no extranonce to work with: it
       // neither counts as work nor keeps the connection alive.
       if (!l->subscribed) break;
+      const auto& sub = l->session->subscription();
+      if (std::string why; !integrity_->job(l->pool, ev.notify, sub, l->session->version_mask(), now(), why)) {
+        fail_pool(l->pool, why);  // the job never reaches a miner
+        return;
+      }
       const bool first_job = l->last_job_at == 0;
       if (first_job) ps.breaker.on_success(now());
       l->last_job_at = now();
-      const auto& sub = l->session->subscription();
       JobRef job = jobs_.add(l->id, std::move(ev.notify), sub.extranonce1, sub.extranonce2_size, l->session->difficulty());
       if (job->params.clean_jobs && l->prefixes) l->prefixes->on_clean_job();
       log::debug("job").kv("pool", pool).kv("link", l->id).kv("job", job->id).kv("pool_job", job->params.job_id)
@@ -1926,6 +1932,8 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       break;
     }
     case UpstreamEventKind::kSetExtranonce:
+      if (std::string why; !integrity_->set_extranonce(l->pool, ev.subscription, cfg_.aggregation.min_extranonce2_size, why))
+        return link_lost(l, "refused mining.set_extranonce: " + why, Loss::kUnusable);
       log::warn("pool_set_extranonce")
           .kv("pool", pool)
           .kv("link", l->id)
@@ -2228,6 +2236,7 @@ void Gateway::on_tick() {
   for (auto& [m, why] : idle) close_miner(m, why, "idle");
   for (const Address& a : guard_.tick(t)) log::info("address_unbanned").kv("address", a.to_string()).kv("reason", "expired");
   if (stopping_) return;
+  for (auto& [pool, why] : integrity_->tick(t)) fail_pool(pool, why);
   serving_pool();  // fails back when a better pool has been healthy long enough
   if (++ticks_ % 10 == 0) {
     rebalance_weights();
@@ -2307,9 +2316,11 @@ void Gateway::publish_snapshot() {
     p.hashgate_accepted_difficulty = ps.hashgate_accepted_difficulty;
     p.hashrate = ps.rate.per_second(t) * hpd;
     p.accepted_hashrate = ps.accepted_rate.per_second(t) * hpd;
+    integrity_->fill(i, p, t);
     s->sessions_by_pool[p.name] = p.sessions;
     s->pools.push_back(std::move(p));
   }
+  integrity_->fill(*s);
   s->ready = s->listeners_up && any_ready && !draining_;
   s->not_ready_reason = stopping_ ? "stopping" : !listeners_up_ ? "listeners not up" : !any_ready ? "no usable pool" : "";
   // The worker table: chunks copied again only where a row changed.
@@ -2445,6 +2456,14 @@ void Gateway::vacate_pool(size_t pool, const char* why, bool drain) {
     }
 }
 
+void Gateway::fail_pool(size_t pool, const std::string& reason) {
+  std::vector<Link*> ls;
+  for (auto& [id, l] : links_)
+    if (l->pool == pool && !l->dead) ls.push_back(l);
+  for (Link* l : ls) link_lost(l, reason, Loss::kUnusable);
+  integrity_->pool_down(pool);
+}
+
 void Gateway::reload_failed(const std::string& why) {
   ++reloads_failed_;
   last_reload_error_ = why;
@@ -2560,6 +2579,8 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
   if (!cfg_.economics.enabled) economics_.reset();
   else if (economics_) economics_->configure(cfg_.economics);
   else economics_ = std::make_unique<FarmEconomics>(algo_, cfg_.economics);
+  integrity_ = std::make_unique<JobIntegrity>(cfg_);  // tips are learned again from the next jobs
+  integrity_->start();
   if (level_changed) log::set_level(cfg_.logging.level);
   ++reloads_ok_;
   last_reload_error_.clear();

@@ -26,6 +26,7 @@
 #include "proxy/fanout_writer.h"
 #include "proxy/guard.h"
 #include "proxy/hash_pool.h"
+#include "proxy/job_integrity.h"
 #include "proxy/ledger.h"
 #include "proxy/profiles.h"
 #include "proxy/snapshot.h"
@@ -231,6 +232,9 @@ class Gateway {
   void publish_snapshot();
   void run_commands();
   void set_pool_enabled(size_t pool, bool enabled);
+  // Job integrity failed the pool (a refused job, a stale tip past the
+  // move threshold): every connection is lost as unusable, its miners move.
+  void fail_pool(size_t pool, const std::string& reason);
   // Moves every session off the pool's connections and closes them (no breaker charge).
   // `drain`: a planned move (admin disable): the connections stay a few
   // seconds for the shares of the jobs the miners leave.
@@ -326,6 +330,7 @@ class Gateway {
   std::optional<conf::Endpoint> board_endpoint_;
   std::unique_ptr<BoardManager> boards_;
   std::unique_ptr<FarmEconomics> economics_;  // economics: in the config
+  std::unique_ptr<JobIntegrity> integrity_;  // rebuilt at reload
 
   BreakerConfig breaker_cfg_;
   std::vector<size_t> pool_order_;  // pool indexes by priority

@@ -158,6 +158,7 @@ void reload_config(Runtime* rt, const char* why) {
   hashgate::conf::Config next;
   try {
     next = hashgate::conf::load_file(rt->config_path);
+    hashgate::JobIntegrity::validate(next);
   } catch (const hashgate::conf::ConfigError& e) {
     rt->gateway->reload_failed(e.what());
     return;
@@ -215,6 +216,7 @@ int main(int argc, char** argv) {
   hashgate::conf::Config cfg;
   try {
     cfg = hashgate::conf::load_file(config_path);
+    hashgate::JobIntegrity::validate(cfg);
   } catch (const hashgate::conf::ConfigError& e) {
     std::fprintf(stderr, "hashgate: config error: %s\n", e.what());
     return 1;

@@ -70,6 +70,14 @@ struct PoolSnapshot {
   double hashgate_accepted_difficulty = 0;  // accepted by hashgate on this pool's jobs, at session difficulty
   double hashrate = 0;  // hashes per second, from pool-accepted difficulty
   double accepted_hashrate = 0;  // from difficulty hashgate accepted on the pool's jobs
+  // Job integrity (proxy/job_integrity.h): the tip the pool works on.
+  std::string chain;
+  std::string tip;             // previous block hash, display order; empty: no job yet
+  int64_t height = -1;         // BIP34 height of the block being mined; -1: unknown
+  double tip_lag_seconds = 0;  // on a superseded tip this long
+  int64_t tip_lag_blocks = -1; // behind the best known height; -1: unknown
+  std::vector<std::string> integrity_flags;
+  std::vector<std::pair<std::string, uint64_t>> integrity_events;  // by check
 };
 
 // A worker's share counters, kept by the loop and copied into snapshots.
@@ -200,6 +208,11 @@ struct Snapshot {
 
   Histogram submit_rtt, job_fanout, share_validation;
   std::vector<PoolSnapshot> pools;
+  // integrity.node: off | none | starting | up | down
+  std::string node_state = "off";
+  int64_t node_height = -1;
+  std::string node_best;
+  std::string node_error;
   WorkerTable worker_table;
   double hashes_per_difficulty = 0;
   double published_loop = 0;  // the loop's clock at publication: rates decay to it
