@@ -3,7 +3,8 @@
 # --test, also what only the tests use (headless Chromium for the dashboard;
 # Prometheus and promtool for the Grafana dashboard and the alerts; podman,
 # buildah, runc, slirp4netns and debootstrap to build and run the image;
-# HAProxy in front of hashgate for the PROXY protocol test).
+# HAProxy in front of hashgate for the PROXY protocol test; litecoind as the
+# reference node of the job integrity tests).
 # Idempotent: a second run only checks. Must run as root (or under sudo).
 set -euo pipefail
 
@@ -18,7 +19,7 @@ packages=(
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium fonts-dejavu-core postgresql)
   packages+=(prometheus podman buildah runc slirp4netns debootstrap)
-  packages+=(haproxy)
+  packages+=(haproxy litecoind)
 fi
 
 missing=()

@@ -26,6 +26,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stratum_ref as ref  # noqa: E402
 
 
+def bip34_push(height):
+    """The height as Bitcoin Core's coinbase pushes it (CScriptNum, minimal)."""
+    if height == 0:
+        return b"\x00"
+    if 1 <= height <= 16:
+        return bytes([0x50 + height])
+    b = height.to_bytes((height.bit_length() + 7) // 8, "little")
+    if b[-1] & 0x80:
+        b += b"\x00"
+    return bytes([len(b)]) + b
+
+
+def notify_prevhash(display_hex):
+    """RPC (display) order to notify's form: the 4-byte words in reverse order."""
+    words = [display_hex[i:i + 8] for i in range(0, 64, 8)]
+    return "".join(reversed(words))
+
+
 class Pool:
     def __init__(self, args):
         self.args = args
@@ -37,8 +55,12 @@ class Pool:
         self.next_job = 1
         # Pools started with different seeds hand out different extranonce1s.
         self.next_en1 = (0xA0000000 + (args.seed % 4096) * 0x10000) & 0xFFFFFFFF
-        # A mainnet-like height: its BIP34 push is a minimal 3-byte number, as Core checks it.
-        self.height = 840000
+        self.height = 5000
+        self.prevhash = "%064x" % self.rng.getrandbits(256)
+        self.control = {}  # --control: the tip and faults the test asks for
+        self.payout_script = (bytes.fromhex(args.payout_script) if args.payout_script else
+                              b"\x76\xa9\x14" + bytes(self.rng.getrandbits(8) for _ in range(20)) + b"\x88\xac")
+        self.other_script = b"\x00\x14" + bytes(20 * [0xEE])
         self.conns = []
         self.shares = []
         self.counts = {"accepted": 0, "stale": 0, "late": 0, "duplicate": 0, "low_difficulty": 0,
@@ -52,23 +74,32 @@ class Pool:
         self.accepted_at_job = 0
 
     def make_job(self, clean):
-        if clean:
+        ctl = self.control
+        if clean and "height" not in ctl:
             self.height += 1
+            self.prevhash = "%064x" % self.rng.getrandbits(256)
         jid = "%x" % self.next_job
         self.next_job += 1
         en_size = self.args.extranonce1_size + self.args.extranonce2_size
         tag = b"/mock pool/"
+        # The block being mined is one above the tip; BIP34 pushes its height.
+        height = ctl["height"] + 1 if "height" in ctl else self.height
+        hpush = bip34_push(height)
         coinb1 = (struct.pack("<I", 1) + b"\x01" + b"\x00" * 32 + b"\xff\xff\xff\xff" +
-                  bytes([4 + 1 + en_size + 1 + len(tag)]) + b"\x03" + struct.pack("<I", self.height)[:3] +
-                  bytes([en_size]))
-        script = b"\x76\xa9\x14" + bytes(self.rng.getrandbits(8) for _ in range(20)) + b"\x88\xac"
+                  bytes([len(hpush) + 1 + en_size + 1 + len(tag)]) + hpush + bytes([en_size]))
+        # The pool's payout output, or (drop_payout) someone else's.
+        script = self.other_script if ctl.get("drop_payout") else self.payout_script
         coinb2 = (bytes([len(tag)]) + tag + b"\xff\xff\xff\xff" + b"\x01" + struct.pack("<Q", 312500000) +
                   bytes([len(script)]) + script + b"\x00\x00\x00\x00")
+        if ctl.get("malformed_coinbase"):
+            coinb2 = coinb2[:9]  # ends inside the outputs
+        prevhash = notify_prevhash(ctl["prevhash"]) if "prevhash" in ctl else self.prevhash
         branch = ["%064x" % self.rng.getrandbits(256) for _ in range(self.rng.randint(1, 4))]
         job = {
-            "id": jid, "prevhash": "%064x" % self.rng.getrandbits(256), "coinb1": coinb1.hex(),
+            "id": jid, "prevhash": prevhash, "coinb1": coinb1.hex(),
             "coinb2": coinb2.hex(), "merkle_branch": branch, "version": "20000000",
-            "nbits": self.args.nbits, "ntime": "%08x" % int(time.time()), "clean": clean,
+            "nbits": ctl.get("nbits", self.args.nbits),
+            "ntime": "%08x" % (int(time.time()) + int(ctl.get("ntime_offset", 0))), "clean": clean,
             "difficulty": self.difficulty,
         }
         now = time.monotonic()
@@ -86,6 +117,35 @@ class Pool:
             self.jobs[old]["stale_at"] = job["issued_at"]
         self.jobs[jid] = job
         return job
+
+    def broadcast(self, job):
+        for c in list(self.conns):
+            if c.subscribed:
+                c.send(self.notify_line(job))
+
+    async def control_loop(self):
+        """Follows --control: a JSON file the test rewrites; each change is a new clean job."""
+        seen = None
+        while True:
+            await asyncio.sleep(0.1)
+            try:
+                with open(self.args.control) as f:
+                    text = f.read()
+                ctl = json.loads(text)
+            except (OSError, ValueError):
+                continue
+            if text == seen:
+                continue
+            seen = text
+            self.control = ctl
+            self.events.append({"event": "control", "control": ctl, "at": time.time()})
+            se = ctl.get("set_extranonce")
+            if se:
+                for c in list(self.conns):
+                    if c.subscribed:
+                        c.send({"id": None, "method": "mining.set_extranonce",
+                                "params": [se["extranonce1"], se["extranonce2_size"]]})
+            self.broadcast(self.make_job(True))
 
     @staticmethod
     def notify_line(job):
@@ -421,6 +481,11 @@ async def main():
     p.add_argument("--set-version-mask", default="00006000")
     p.add_argument("--tls-cert", default=None, help="serve stratum+ssl with this certificate (PEM)")
     p.add_argument("--tls-key", default=None)
+    p.add_argument("--control", default=None,
+                   help="JSON file followed while running: prevhash (display order) and height of the tip to build "
+                        "on, drop_payout, ntime_offset, nbits, malformed_coinbase, set_extranonce "
+                        "{extranonce1, extranonce2_size}; each change sends a clean job")
+    p.add_argument("--payout-script", default="", help="the coinbase's payout scriptPubKey (hex); default: seeded")
     p.add_argument("--report", default=None)
     p.add_argument("--duration", type=float, default=0)
     args = p.parse_args()
@@ -440,6 +505,8 @@ async def main():
     for s in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(s, stop.set)
     jobs = asyncio.create_task(pool.job_loop())
+    if args.control:
+        asyncio.create_task(pool.control_loop())
 
     async def later(delay, action):
         await asyncio.sleep(delay)
