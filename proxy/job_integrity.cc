@@ -70,7 +70,7 @@ void JobIntegrity::start() {
   if (node_) node_->start();
 }
 
-void JobIntegrity::drain(std::string* why, std::vector<std::pair<size_t, std::string>>* fail) {
+void JobIntegrity::drain(std::string* why) {
   IntegrityEvent e;
   while (monitor_.next_event(e)) {
     const bool serious = e.action == IntegrityAction::kRefuseJob || e.action == IntegrityAction::kFailPool;
@@ -87,7 +87,7 @@ void JobIntegrity::drain(std::string* why, std::vector<std::pair<size_t, std::st
       if (k == "missing" || k == "reason" || k == "error" || k == "lag_seconds") reason += " " + k + "=" + v;
     }
     if (e.action == IntegrityAction::kRefuseJob && why) *why = reason;
-    if (e.action == IntegrityAction::kFailPool && fail) fail->emplace_back(e.pool, reason);
+    if (e.action == IntegrityAction::kFailPool) fail_.emplace_back(e.pool, reason);
   }
 }
 
@@ -104,7 +104,7 @@ bool JobIntegrity::job(size_t pool, const NotifyParams& n, const SubscribeResult
   }
   const JobFacts f = job_facts(n, sub.extranonce1.size(), sub.extranonce2_size);
   const bool ok = monitor_.on_job(pool, f, version_mask, now, unix_seconds());
-  drain(&why, nullptr);
+  drain(&why);
   last = Judged{n.job_id, n.prevhash, n.coinb1, n.coinb2, n.version, n.nbits, n.ntime, version_mask,
                 sub.extranonce1.size(), sub.extranonce2_size, ok, why};
   return ok;
@@ -114,7 +114,7 @@ bool JobIntegrity::set_extranonce(size_t pool, const SubscribeResult& sub, uint3
                                   std::string& why) {
   if (!enabled_ || pool >= names_.size()) return true;
   const bool ok = monitor_.on_set_extranonce(pool, sub.extranonce1.size(), sub.extranonce2_size, min_extranonce2_size);
-  drain(&why, nullptr);
+  drain(&why);
   return ok;
 }
 
@@ -122,12 +122,11 @@ void JobIntegrity::pool_down(size_t pool) {
   if (!enabled_ || pool >= names_.size()) return;
   judged_[pool].reset();  // a reconnect's first job is judged again
   monitor_.on_pool_down(pool);
-  drain(nullptr, nullptr);
+  drain(nullptr);
 }
 
 std::vector<std::pair<size_t, std::string>> JobIntegrity::tick(double now) {
-  std::vector<std::pair<size_t, std::string>> fail;
-  if (!enabled_) return fail;
+  if (!enabled_) return {};
   if (node_) {
     NodeState s = node_->state();
     if (s.polls > 0 && (!node_logged_ || s.up != node_state_.up)) {
@@ -143,7 +142,9 @@ std::vector<std::pair<size_t, std::string>> JobIntegrity::tick(double now) {
     if (s.polls > 0) node_state_ = s;
   }
   monitor_.on_tick(now);
-  drain(nullptr, &fail);
+  drain(nullptr);
+  std::vector<std::pair<size_t, std::string>> fail;
+  fail.swap(fail_);
   return fail;
 }
 

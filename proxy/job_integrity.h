@@ -42,8 +42,10 @@ class JobIntegrity {
 
  private:
   // Logs and drains the monitor's events; the reason of the last refusal
-  // or failure goes to `why`, the pools to fail to `fail`.
-  void drain(std::string* why, std::vector<std::pair<size_t, std::string>>* fail);
+  // goes to `why`, the pools to fail to fail_ (a move can come due while a
+  // job is judged too: tick() hands them out).
+  void drain(std::string* why);
+  std::vector<std::pair<size_t, std::string>> fail_;
 
   // The last job judged per pool: its other connections (and every
   // passthrough connection) get the same notify, judged once.

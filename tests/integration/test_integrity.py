@@ -165,7 +165,8 @@ def test_stale_tip_moved(hashgate):
         check(moved is not None and moved["pool"] == "primary", "the held pool's miners were not moved")
         lost = wait_event(gw, lambda e: e.get("event") == "pool_disconnected" and "stale_tip" in e.get("reason", ""),
                           5)
-        check(lost is not None and lost["pool"] == "primary", "the primary was not failed")
+        check(lost is not None and lost["pool"] == "primary",
+              "the primary was not failed: %s" % [e for e in events(gw.err_lines) if "pool" in e.get("event", "")][-8:])
         check(wait_event(gw, lambda e: e.get("event") == "pool_failover" and e.get("to") == "backup", 5),
               "no failover to the backup")
         finish(m)
