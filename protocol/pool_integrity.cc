@@ -326,13 +326,13 @@ void IntegrityMonitor::check_coinbase(size_t pool, const JobFacts& job, bool& re
   }
 }
 
-bool IntegrityMonitor::on_set_extranonce(size_t pool, size_t extranonce1_size, uint32_t extranonce2_size,
-                                         uint32_t min_extranonce2_size) {
+bool IntegrityMonitor::on_set_extranonce(size_t pool, size_t extranonce1_size, uint32_t extranonce2_size) {
   PoolState& ps = pools_[pool];
   std::string why;
-  if (extranonce2_size < min_extranonce2_size) {
-    why = "extranonce2 size below aggregation.min_extranonce2_size";
-  } else if (ps.extranonce_room && extranonce1_size + extranonce2_size > *ps.extranonce_room) {
+  // A small extranonce2 is a smaller space, not a broken one (the gateway
+  // re-splits it, as at subscribe); one that cannot fit the coinbase input
+  // script makes every block of the pool invalid.
+  if (ps.extranonce_room && extranonce1_size + extranonce2_size > *ps.extranonce_room) {
     why = "the extranonce would push the coinbase input script past 100 bytes";
   }
   if (why.empty()) return true;

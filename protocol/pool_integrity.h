@@ -119,8 +119,7 @@ class IntegrityMonitor {
   // `version_mask` is the mask negotiated on the connection (0: none).
   bool on_job(size_t pool, const JobFacts& job, uint32_t version_mask, double now, double unix_now);
   // A pool's mining.set_extranonce; false: the space is unusable (refuse it).
-  bool on_set_extranonce(size_t pool, size_t extranonce1_size, uint32_t extranonce2_size,
-                         uint32_t min_extranonce2_size);
+  bool on_set_extranonce(size_t pool, size_t extranonce1_size, uint32_t extranonce2_size);
   // The pool has no connection now: its tip is forgotten (not stale).
   void on_pool_down(size_t pool);
   // The node's best block (hash in RPC/display order) and height.

@@ -1932,7 +1932,7 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       break;
     }
     case UpstreamEventKind::kSetExtranonce:
-      if (std::string why; !integrity_->set_extranonce(l->pool, ev.subscription, cfg_.aggregation.min_extranonce2_size, why))
+      if (std::string why; !integrity_->set_extranonce(l->pool, ev.subscription, why))
         return link_lost(l, "refused mining.set_extranonce: " + why, Loss::kUnusable);
       log::warn("pool_set_extranonce")
           .kv("pool", pool)

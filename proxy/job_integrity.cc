@@ -110,10 +110,9 @@ bool JobIntegrity::job(size_t pool, const NotifyParams& n, const SubscribeResult
   return ok;
 }
 
-bool JobIntegrity::set_extranonce(size_t pool, const SubscribeResult& sub, uint32_t min_extranonce2_size,
-                                  std::string& why) {
+bool JobIntegrity::set_extranonce(size_t pool, const SubscribeResult& sub, std::string& why) {
   if (!enabled_ || pool >= names_.size()) return true;
-  const bool ok = monitor_.on_set_extranonce(pool, sub.extranonce1.size(), sub.extranonce2_size, min_extranonce2_size);
+  const bool ok = monitor_.on_set_extranonce(pool, sub.extranonce1.size(), sub.extranonce2_size);
   drain(&why);
   return ok;
 }

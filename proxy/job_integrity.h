@@ -31,7 +31,7 @@ class JobIntegrity {
   // why the pool is failed.
   bool job(size_t pool, const NotifyParams& n, const SubscribeResult& sub, uint32_t version_mask, double now,
            std::string& why);
-  bool set_extranonce(size_t pool, const SubscribeResult& sub, uint32_t min_extranonce2_size, std::string& why);
+  bool set_extranonce(size_t pool, const SubscribeResult& sub, std::string& why);
   void pool_down(size_t pool);
   // Once a second: the node's state, tip agreement. Returns the pools to
   // fail now (stale past integrity.stale_move_seconds), with the reason.

@@ -46,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto n = decode_notify(*msg);
       if (!n) continue;
       m.on_job(pool, job_facts(*n, 4, 8), uint32_t(n->version), now, 1.7e9);
-      m.on_set_extranonce(pool, size_t(uint8_t(line[0])) % 40, uint32_t(uint8_t(line[0]) % 17), 4);
+      m.on_set_extranonce(pool, size_t(uint8_t(line[0])) % 40, uint32_t(uint8_t(line[0]) % 17));
     }
     m.on_tick(now);
     IntegrityEvent e;

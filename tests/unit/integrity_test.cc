@@ -370,17 +370,18 @@ TEST_CASE("integrity: ntime, nbits, version and a malformed coinbase are counted
 
 TEST_CASE("integrity: set_extranonce handing out an unusable space is refused") {
   IntegrityMonitor m({}, {rules("a")});
-  CHECK(m.on_set_extranonce(0, 4, 8, 4));  // nothing known yet, sizes fine
-  CHECK_FALSE(m.on_set_extranonce(0, 4, 2, 4));
+  CHECK(m.on_set_extranonce(0, 4, 8));   // nothing known yet
+  CHECK(m.on_set_extranonce(0, 90, 8));  // no coinbase seen: no room known, nothing to hold it against
+  CHECK(m.on_set_extranonce(0, 4, 2));   // small, but a space the gateway re-splits
   m.on_job(0, facts(hash_of(1), 101), 0, 0, kUnix);  // room 96
   drain(m);
-  CHECK(m.on_set_extranonce(0, 8, 16, 4));
-  CHECK_FALSE(m.on_set_extranonce(0, 90, 8, 4));
+  CHECK(m.on_set_extranonce(0, 8, 16));
+  CHECK_FALSE(m.on_set_extranonce(0, 90, 8));
   auto ev = drain(m);
   REQUIRE(ev.size() == 1);
   CHECK(ev[0].check == IntegrityCheck::kExtranonce);
   CHECK(evidence(ev[0], "room") == "96");
-  CHECK(m.view(0, 0).events[size_t(IntegrityCheck::kExtranonce)] == 2);
+  CHECK(m.view(0, 0).events[size_t(IntegrityCheck::kExtranonce)] == 1);
 }
 
 TEST_CASE("address: base58check and bech32/bech32m to scripts") {
