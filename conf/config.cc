@@ -946,11 +946,14 @@ Config load_root(const YAML::Node& root, const std::string& source) {
   if (const auto& l = root["limits"]) {
     r.only_keys(l, "limits", {"max_line_bytes", "max_connections_per_address", "new_connections_per_second",
                               "messages_per_second", "subscribe_timeout_seconds", "authorize_timeout_seconds",
-                              "idle_timeout_seconds", "max_pending_output_bytes"});
+                              "idle_timeout_seconds", "max_pending_output_bytes",
+                              "max_workers", "worker_idle_seconds"});
     auto& li = c.limits;
     r.in_range(l, "limits", "max_line_bytes", 512, 1048576, li.max_line_bytes);
     r.in_range(l, "limits", "max_connections_per_address", 1, 1000000, li.max_connections_per_address);
     r.in_range(l, "limits", "max_pending_output_bytes", 4096, int64_t(1) << 30, li.max_pending_output_bytes);
+    r.in_range(l, "limits", "max_workers", 1, 10000000, li.max_workers);
+    r.positive(l, "limits", "worker_idle_seconds", li.worker_idle_seconds);
     for (auto [key, out] : {std::pair{"new_connections_per_second", &li.new_connections_per_second},
                             std::pair{"messages_per_second", &li.messages_per_second},
                             std::pair{"subscribe_timeout_seconds", &li.subscribe_timeout_seconds},

@@ -315,33 +315,45 @@ std::string boards_json(const Snapshot& s) {
   return o;
 }
 
-// Trouble first: the highest reject ratio, then the longest silence.
-std::vector<const WorkerSnapshot*> by_trouble(const Snapshot& s, const std::vector<WorkerSnapshot>& all) {
-  std::vector<const WorkerSnapshot*> w;
-  w.reserve(all.size());
-  for (const auto& x : all) w.push_back(&x);
-  auto silence = [&](const WorkerSnapshot* x) {
-    return x->last_share_unix > 0 ? s.published_unix - x->last_share_unix : s.published_unix - s.started_unix;
+// Trouble first: the highest reject ratio, then the longest silence. Only
+// the `limit` first rows are ordered and built (issue 17.2: a table of
+// 100,000 names must not be copied and sorted per request).
+std::vector<WorkerSnapshot> by_trouble(const Snapshot& s, size_t limit) {
+  const WorkerTable& t = s.worker_table;
+  auto ratio = [&](uint32_t i) {
+    const WorkerStats& st = t.row(i);
+    return st.accepted + st.rejected ? double(st.rejected) / double(st.accepted + st.rejected) : 0.0;
   };
-  std::sort(w.begin(), w.end(), [&](const WorkerSnapshot* a, const WorkerSnapshot* b) {
-    if (a->reject_ratio != b->reject_ratio) return a->reject_ratio > b->reject_ratio;
+  auto silence = [&](uint32_t i) {
+    const double last = t.row(i).last_share_unix;
+    return last > 0 ? s.published_unix - last : s.published_unix - s.started_unix;
+  };
+  std::vector<uint32_t> ids;
+  ids.reserve(t.live);
+  for (uint32_t i = 0; i < t.size; ++i)
+    if (!t.name(i).empty()) ids.push_back(i);
+  const size_t n = std::min(limit, ids.size());
+  std::partial_sort(ids.begin(), ids.begin() + std::ptrdiff_t(n), ids.end(), [&](uint32_t a, uint32_t b) {
+    if (ratio(a) != ratio(b)) return ratio(a) > ratio(b);
     if (silence(a) != silence(b)) return silence(a) > silence(b);
-    return a->name < b->name;
+    return t.name(a) < t.name(b);
   });
-  return w;
+  std::vector<WorkerSnapshot> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(s.worker(ids[i]));
+  return out;
 }
 
 std::string workers_json(const Snapshot& s, size_t limit) {
   std::string o = "{\"total\":";
-  const std::vector<WorkerSnapshot> all = s.workers();
-  json_append_uint(o, all.size());
+  json_append_uint(o, s.worker_count());
   o += ",\"workers\":[";
-  auto w = by_trouble(s, all);
+  const std::vector<WorkerSnapshot> shown = by_trouble(s, limit);
   // Lifetime totals: what the ledger holds (as of its last flush), across restarts.
   std::map<std::string, LedgerCounts> lifetime;
   const bool with_lifetime = ledger_totals(s, lifetime);
-  for (size_t i = 0; i < w.size() && i < limit; ++i) {
-    const WorkerSnapshot& x = *w[i];
+  for (size_t i = 0; i < shown.size(); ++i) {
+    const WorkerSnapshot& x = shown[i];
     if (i) o += ",";
     o += "{";
     kv(o, "name", x.name, false);
@@ -480,20 +492,25 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
   f = family("hashgate_worker_accepted_difficulty_total", "Accepted share difficulty per worker",
              MetricType::Counter);
   {
-    const std::vector<WorkerSnapshot> all = s.workers();
-    std::vector<const WorkerSnapshot*> w;
-    for (const auto& x : all) w.push_back(&x);
-    std::sort(w.begin(), w.end(), [](auto* a, auto* b) {
-      return a->accepted_difficulty != b->accepted_difficulty ? a->accepted_difficulty > b->accepted_difficulty
-                                                               : a->name < b->name;
+    // The top rows only are ordered (a partial sort over plain values, no
+    // per-row copies): /metrics stays cheap with 100,000 rows.
+    const WorkerTable& t = s.worker_table;
+    std::vector<uint32_t> w;
+    w.reserve(t.live);
+    for (uint32_t i = 0; i < t.size; ++i)
+      if (!t.name(i).empty()) w.push_back(i);
+    const size_t top = std::min<size_t>(s.max_worker_labels, w.size());
+    std::partial_sort(w.begin(), w.begin() + std::ptrdiff_t(top), w.end(), [&](uint32_t a, uint32_t b) {
+      const double da = t.row(a).accepted_difficulty, db = t.row(b).accepted_difficulty;
+      return da != db ? da > db : t.name(a) < t.name(b);
     });
     double other = 0;
     bool folded = false;
     for (size_t i = 0; i < w.size(); ++i) {
-      if (i < s.max_worker_labels && w[i]->name != "other") {
-        add(f, w[i]->accepted_difficulty, {{"worker", label_safe(w[i]->name)}});
+      if (i < top && t.name(w[i]) != "other") {
+        add(f, t.row(w[i]).accepted_difficulty, {{"worker", label_safe(t.name(w[i]))}});
       } else {
-        other += w[i]->accepted_difficulty;
+        other += t.row(w[i]).accepted_difficulty;
         folded = true;
       }
     }
@@ -586,6 +603,21 @@ std::string AdminServer::metrics_text(const Snapshot& s) {
       fams.push_back(std::move(*fam));
   }
 
+  f = family("hashgate_worker_rows", "Worker rows in use (one per distinct worker name seen lately)",
+             MetricType::Gauge);
+  add(f, double(s.worker_count()));
+  fams.push_back(std::move(f));
+  f = family("hashgate_worker_rows_limit", "limits.max_workers", MetricType::Gauge);
+  add(f, double(s.worker_rows_limit));
+  fams.push_back(std::move(f));
+  f = family("hashgate_workers_aged_out_total", "Worker rows freed after limits.worker_idle_seconds without a session",
+             MetricType::Counter);
+  add(f, double(s.workers_aged_out));
+  fams.push_back(std::move(f));
+  f = family("hashgate_workers_over_limit_total", "New worker names counted under the shared row at the limit",
+             MetricType::Counter);
+  add(f, double(s.workers_over_limit));
+  fams.push_back(std::move(f));
   if (s.ledger.on) {
     f = family("hashgate_ledger_queue_rows", "Ledger rows waiting for the database", MetricType::Gauge);
     add(f, double(s.ledger.queue_rows));

@@ -868,16 +868,7 @@ uint16_t Gateway::agent_id(const std::string& agent) {
 
 uint32_t Gateway::worker_id(const std::string& name) {
   if (auto it = worker_ids_.find(std::string_view(name)); it != worker_ids_.end()) return it->second;
-  const uint32_t id = worker_count_++;
-  if (id % WorkerTable::kChunk == 0) {
-    worker_chunks_.push_back(std::make_unique<WorkerTable::Chunk>());
-    worker_chunk_changed_.push_back(true);
-    worker_name_chunks_.push_back(std::make_shared<WorkerTable::Names>());
-  }
-  std::string& slot = (*worker_name_chunks_.back())[id % WorkerTable::kChunk];
-  slot = name;
-  worker_ids_.emplace(std::string_view(slot), id);
-  return id;
+  return new_worker_row(name);  // proxy/gateway_workers.cc
 }
 
 size_t Gateway::link_pool(uint32_t link_id) const {
@@ -1272,7 +1263,7 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
       .kv("reason", reason);
   if (const FirmwareProfile* p = m->session->profile()) --profile_sessions_[profiles_->index(p)];
   for (uint32_t w : m->worker_ids) {
-    if (row(w).sessions && --stats(w).sessions == 0) --active_workers_;
+    if (row(w).sessions && --stats(w).sessions == 0) worker_left(w);
     if (m->session->difficulty_settled()) stats(w).settled_difficulty = m->session->difficulty();
   }
   release_binding(m);
@@ -2239,6 +2230,7 @@ void Gateway::on_tick() {
   for (auto& [pool, why] : integrity_->tick(t)) fail_pool(pool, why);
   serving_pool();  // fails back when a better pool has been healthy long enough
   if (++ticks_ % 10 == 0) {
+    age_workers();
     rebalance_weights();
     for (auto& ps : pools_) ps->window_accepted = 0;
   }
@@ -2332,6 +2324,10 @@ void Gateway::publish_snapshot() {
     }
   published_workers_.names.assign(worker_name_chunks_.begin(), worker_name_chunks_.end());
   published_workers_.size = worker_count_;
+  published_workers_.live = live_workers_;
+  s->workers_aged_out = workers_aged_out_;
+  s->workers_over_limit = workers_over_limit_;
+  s->worker_rows_limit = cfg_.limits.max_workers;
   s->worker_table = published_workers_;
   for (const FirmwareProfile& fp : profiles_->book().all()) s->profile_names.push_back(fp.name);
   s->profile_sessions = profile_sessions_;
@@ -2695,6 +2691,7 @@ void Gateway::log_summary() {
   std::string lerr;
   if (ledger_ && !ledger_->reader()->totals(lifetime, lerr)) log::warn("ledger_read_failed").kv("error", lerr);
   for (uint32_t i = 0; i < worker_count_; ++i) {
+    if (worker_name(i).empty()) continue;  // an aged-out row
     const WorkerStats& st = row(i);
     const LedgerCounts* life = lifetime.count(worker_name(i)) ? &lifetime[worker_name(i)] : nullptr;
     log::Event ev(spdlog::level::info, "worker_stats");

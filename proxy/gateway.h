@@ -281,6 +281,21 @@ class Gateway {
   uint32_t worker_count_ = 0;
   WorkerTable published_workers_;
   uint32_t worker_id(const std::string& name);
+  // Worker rows age out (proxy/gateway_workers.cc): a row without a session
+  // for limits.worker_idle_seconds is freed (the ledger keeps its totals) and
+  // its id reused; past limits.max_workers new names share one row.
+  uint32_t new_worker_row(const std::string& name);
+  void worker_left(uint32_t id);  // its last session went
+  void age_workers();
+  // The names chunk of `chunk`, copied first when a snapshot shares it (the
+  // index's keys are moved to the copy).
+  WorkerTable::Names& writable_names(size_t chunk);
+  std::vector<uint32_t> free_worker_ids_;
+  std::vector<double> worker_idle_since_;  // by id: when its last session left
+  uint32_t live_workers_ = 0;
+  uint32_t overflow_worker_ = UINT32_MAX;  // the shared row past the cap
+  uint64_t workers_aged_out_ = 0, workers_over_limit_ = 0;
+  double over_limit_logged_ = -1e9;
   const std::string& worker_name(uint32_t id) const {
     return (*worker_name_chunks_[id / WorkerTable::kChunk])[id % WorkerTable::kChunk];
   }

@@ -123,7 +123,8 @@ struct WorkerTable {
   // Shared with the loop, which fills a name once, before the snapshot that
   // first counts its row: readers never see one being written.
   std::vector<std::shared_ptr<const Names>> names;
-  size_t size = 0;
+  size_t size = 0;  // rows, aged-out ones (empty name) included
+  size_t live = 0;  // rows in use
   const WorkerStats& row(size_t i) const { return (*chunks[i / kChunk])[i % kChunk]; }
   const std::string& name(size_t i) const { return (*names[i / kChunk])[i % kChunk]; }
 };
@@ -216,24 +217,28 @@ struct Snapshot {
   WorkerTable worker_table;
   double hashes_per_difficulty = 0;
   double published_loop = 0;  // the loop's clock at publication: rates decay to it
-  size_t worker_count() const { return worker_table.size; }
+  uint64_t workers_aged_out = 0, workers_over_limit = 0, worker_rows_limit = 0;
+  size_t worker_count() const { return worker_table.live; }
+  // Row `i` with what follows from its counters (the caller skips empty names).
+  WorkerSnapshot worker(size_t i) const {
+    const WorkerStats& st = worker_table.row(i);
+    WorkerSnapshot w;
+    static_cast<WorkerCounters&>(w) = st;
+    w.name = worker_table.name(i);
+    if (agents && st.agent < agents->size()) w.agent = (*agents)[st.agent];
+    if (st.profile < profile_names.size()) w.profile = profile_names[st.profile];
+    w.sessions = st.sessions;
+    w.hashrate = st.rate.per_second(published_loop) * hashes_per_difficulty;
+    w.credited_hashrate = st.credited_rate.per_second(published_loop) * hashes_per_difficulty;
+    w.reject_ratio = st.accepted + st.rejected ? double(st.rejected) / double(st.accepted + st.rejected) : 0;
+    return w;
+  }
   // The table with what follows from the counters, built by the reader.
   std::vector<WorkerSnapshot> workers() const {
     std::vector<WorkerSnapshot> out;
     out.reserve(worker_table.size);
-    for (size_t i = 0; i < worker_table.size; ++i) {
-      const WorkerStats& st = worker_table.row(i);
-      WorkerSnapshot w;
-      static_cast<WorkerCounters&>(w) = st;
-      w.name = worker_table.name(i);
-      if (agents && st.agent < agents->size()) w.agent = (*agents)[st.agent];
-      if (st.profile < profile_names.size()) w.profile = profile_names[st.profile];
-      w.sessions = st.sessions;
-      w.hashrate = st.rate.per_second(published_loop) * hashes_per_difficulty;
-      w.credited_hashrate = st.credited_rate.per_second(published_loop) * hashes_per_difficulty;
-      w.reject_ratio = st.accepted + st.rejected ? double(st.rejected) / double(st.accepted + st.rejected) : 0;
-      out.push_back(std::move(w));
-    }
+    for (size_t i = 0; i < worker_table.size; ++i)
+      if (!worker_table.name(i).empty()) out.push_back(worker(i));
     return out;
   }
   std::vector<BoardSnapshot> boards;

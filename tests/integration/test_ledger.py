@@ -5,6 +5,7 @@ miners and the mock pool counted, through a SIGKILL and a restart (issue 20,
 import json
 import os
 import signal
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -164,7 +165,99 @@ def test_ledger_config_errors(hashgate):
     print("ledger config: %d bad settings refused with their key" % len(cases))
 
 
+def rss_kib(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def authorize_names(port, names):
+    """One connection: subscribe and authorize `names` (at most 64 count per
+    session), all sent at once, answers read, then closed."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    lines = ['{"id":0,"method":"mining.subscribe","params":["flood"]}']
+    lines += ['{"id":%d,"method":"mining.authorize","params":["%s","x"]}' % (i + 1, n) for i, n in enumerate(names)]
+    s.sendall(("\n".join(lines) + "\n").encode())
+    buf, want = b"", len(lines)
+    while buf.count(b"\n") < want:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    answers = [json.loads(l) for l in buf.decode().splitlines() if l.strip()]
+    return sum(1 for a in answers if a.get("id") and a.get("result") is True)
+
+
+def test_worker_names_age_out(hashgate):
+    """Issue 17.2: 200,000 distinct worker names from one address. Rows stay
+    under limits.max_workers (the rest share one row), rows of workers with no
+    session age out, RSS stays bounded, /metrics and /api/v1/workers answer
+    from the top rows; an aged-out worker's totals stay in the ledger."""
+    limit, names_total, per_conn = 20000, 200000, 64
+    d = tempfile.mkdtemp(prefix="hashgate-flood-")
+    db = os.path.join(d, "ledger.db")
+    pool, pool_port, _ = start_pool(d, "main")
+    path = os.path.join(d, "hashgate.yaml")
+    write_config(path, [{"name": "main", "url": "stratum+tcp://127.0.0.1:%d" % pool_port, "user": "gw"}],
+                 {"ledger": {"backend": "sqlite", "path": db, "instance": "gw-a"},
+                  "limits": {"max_workers": limit, "worker_idle_seconds": 1, "messages_per_second": 100000},
+                  "failover": {"submit_timeout_seconds": 1}})
+    gw, port, admin = start_gateway(hashgate, path)
+    try:
+        # A real worker mines, leaves, and must keep its totals once aged out.
+        rep = os.path.join(d, "keep.json")
+        p = miners(port, rep, "--count", "2", "--shares", "5", "--worker-prefix", "keep.")
+        finish(p, "sim_miner")
+        kept = miner_counts(rep)
+        wait_ledger(db, expected(kept), "the real workers")
+        rss0 = rss_kib(gw.p.pid)
+        peak_rows, peak_rss, authorized = 0, rss0, 0
+        for start in range(0, names_total, per_conn):
+            authorized += authorize_names(port, ["flood.%06d" % i for i in range(start, start + per_conn)])
+            if start % (per_conn * 200) == 0:
+                st = json.loads(http(admin, "/api/v1/status")[1])
+                peak_rows = max(peak_rows, st["workers"])
+                peak_rss = max(peak_rss, rss_kib(gw.p.pid))
+        check(authorized == names_total, "only %d of %d authorizations answered true" % (authorized, names_total))
+        peak_rss = max(peak_rss, rss_kib(gw.p.pid))
+        # Rows free once idle: wait (by counts) for every flood row to go.
+        deadline = time.monotonic() + 60
+        while True:
+            metrics = http(admin, "/metrics")[1]
+            vals = {l.split()[0]: float(l.split()[1]) for l in metrics.splitlines()
+                    if l.startswith("hashgate_worker") and " " in l and not l.startswith("#")}
+            if vals.get("hashgate_worker_rows", 1e9) == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        t0 = time.monotonic()
+        status, body = http(admin, "/api/v1/workers?limit=50")
+        api_seconds = time.monotonic() - t0
+        check(status == 200, "/api/v1/workers answered %d" % status)
+        check(gw.stop() == 0, "hashgate did not exit 0")
+    finally:
+        gw.stop()
+        pool.stop()
+    check(peak_rows <= limit + 1, "%d worker rows at the peak, over the limit %d (+1 shared row)" % (peak_rows, limit))
+    check(vals.get("hashgate_workers_over_limit_total", 0) > 0, "no name was counted over the limit: %s" % vals)
+    check(vals.get("hashgate_workers_aged_out_total", 0) >= limit, "rows aged out: %s" % vals)
+    check(vals.get("hashgate_worker_rows") == 0, "rows still in use after every worker left: %s" % vals)
+    # Bound: the row limit at ~1.5 KiB a row (stats, name, index entry) plus 48 MiB
+    # for everything else the flood touches (sessions, buffers, allocator slack).
+    bound = limit * 1.5 + 48 * 1024
+    check(peak_rss - rss0 <= bound, "RSS grew %d KiB (from %d), bound %d KiB" % (peak_rss - rss0, rss0, bound))
+    minutes, totals, _, _, _ = ledger_rows(db)
+    for w, c in kept.items():
+        check(w in totals and totals[w][0] == c["accepted"],
+              "aged-out worker %s: ledger total %s, the miner counted %d" % (w, totals.get(w), c["accepted"]))
+    print("200,000 names: peak %d rows (limit %d), RSS +%d KiB (bound %d KiB), %d aged out, "
+          "/api/v1/workers in %.3f s; aged-out workers' totals in the ledger" %
+          (peak_rows, limit, peak_rss - rss0, bound, vals.get("hashgate_workers_aged_out_total", 0), api_seconds))
+
+
 TESTS = {
+    "worker_names_age_out": test_worker_names_age_out,
     "sqlite_sigkill_restart": test_sqlite_sigkill_restart,
     "config_errors": test_ledger_config_errors,
 }
