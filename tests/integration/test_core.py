@@ -456,7 +456,10 @@ class LineClient:
         for line in lines:
             msg = json.loads(line)  # a torn or spliced line fails here
             if msg.get("method") == "mining.notify":
-                self.jobs.append(int(msg["params"][0], 16))
+                # A session's first job comes under an id of its own (the
+                # job's sequence with a variant in the top bits): the
+                # sequence is what must arrive in order.
+                self.jobs.append(int(msg["params"][0], 16) & ((1 << 48) - 1))
             elif msg.get("method") is None:
                 self.answers[msg["id"]] = msg
 
