@@ -299,7 +299,10 @@ void IntegrityMonitor::check_coinbase(size_t pool, const JobFacts& job, bool& re
     return;
   }
   ps.flags &= ~malformed_bit;
-  for (const auto& [script, label] : ps.rules.required_outputs) {
+  for (const auto& rule : ps.rules.required_outputs) {
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    const auto& script = rule.first;
+    const auto& label = rule.second;
     const bool paid = std::any_of(job.outputs.begin(), job.outputs.end(), [&](const CoinbaseOutput& o) {
       return o.value > 0 && o.script_pubkey == script;
     });
