@@ -37,7 +37,7 @@ canvas{margin:0 20px;background:#161a20;border:1px solid #2a313a}
 <h2>Hashrate</h2>
 <canvas id="chart" width="900" height="180"></canvas>
 <h2>Miners, most trouble first</h2>
-<table id="workers"><thead><tr><th>worker</th><th>sessions</th><th>hashrate</th><th>accepted</th><th>rejected</th>
+<table id="workers"><thead><tr><th>worker</th><th>firmware</th><th>sessions</th><th>hashrate</th><th>accepted</th><th>rejected</th>
 <th>reject ratio</th><th>last share</th></tr></thead><tbody></tbody></table>
 <script>
 "use strict";
@@ -76,9 +76,10 @@ async function refresh(){
       tr.append(ib);pb.appendChild(tr)}
     const wb=document.querySelector("#workers tbody");wb.replaceChildren();
     for(const w of wk.workers){const tr=document.createElement("tr");tr.dataset.worker=w.name;
-      tr.dataset.accepted=w.accepted;tr.dataset.rejected=w.rejected;
+      tr.dataset.accepted=w.accepted;tr.dataset.rejected=w.rejected;tr.dataset.profile=w.profile||"";
+      const fw=td(w.profile||"-");fw.title=w.agent||"";
       if(w.reject_ratio>0.05||w.last_share_age_seconds<0||w.last_share_age_seconds>300)tr.className="trouble";
-      tr.append(td(w.name),td(w.sessions,"n"),td(rate(w.hashrate),"n"),td(w.accepted,"n"),td(w.rejected,"n"),
+      tr.append(td(w.name),fw,td(w.sessions,"n"),td(rate(w.hashrate),"n"),td(w.accepted,"n"),td(w.rejected,"n"),
         td((100*w.reject_ratio).toFixed(1)+" %","n"),td(age(w.last_share_age_seconds)));wb.appendChild(tr)}
     drawChart(st.hashrate_history.concat([[st.published_unix,st.hashrate]]));
     document.getElementById("err").textContent="";

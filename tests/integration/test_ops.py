@@ -337,6 +337,12 @@ def test_dashboard_in_chromium(hashgate):
     check('data-pool="backup" data-state="standby"' in html, "the dashboard does not show backup as standby")
     for w in api["workers"]:
         check('data-worker="%s"' % w["name"] in html, "worker %s is not on the dashboard" % w["name"])
+        # Its firmware profile (issue 19): sim_miner's user agent matches no family, so "default".
+        check(w["profile"] == "default" and w["agent"], "worker %s: profile %r, agent %r" %
+              (w["name"], w["profile"], w["agent"]))
+        row = html[html.index('data-worker="%s"' % w["name"]):]
+        check(row[:row.index(">")].find('data-profile="default"') >= 0,
+              "worker %s's row does not show its profile" % w["name"])
     # A misbehaving miner (rejects) is listed first. Four misbehave, and their
     # order among themselves moves with each accepted share between the
     # page's load and the API's answer: the first must be one of them.
