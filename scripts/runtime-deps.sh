@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
   libuv1 libsimdjson14 libssl3 libmimalloc2.0 libspdlog1.10 libfmt9
-  libprometheus-cpp-core1.0 libyaml-cpp0.7 libsqlite3-0 libpq5
+  libprometheus-cpp-core1.0 libyaml-cpp0.7 libsqlite3-0 libpq5 libcurl4
   ca-certificates tini
 )
 
