@@ -246,7 +246,11 @@ def test_worker_names_age_out(hashgate):
     # Bound: the row limit at ~1.5 KiB a row (stats, name, index entry) plus 48 MiB
     # for everything else the flood touches (sessions, buffers, allocator slack).
     bound = limit * 1.5 + 48 * 1024
-    check(peak_rss - rss0 <= bound, "RSS grew %d KiB (from %d), bound %d KiB" % (peak_rss - rss0, rss0, bound))
+    # Under ASan freed memory sits in its quarantine (256 MB by default), so
+    # RSS says nothing about hashgate's own bound there; the row counts above
+    # still hold. tests/CMakeLists.txt sets HASHGATE_SANITIZED for that build.
+    if not os.environ.get("HASHGATE_SANITIZED"):
+        check(peak_rss - rss0 <= bound, "RSS grew %d KiB (from %d), bound %d KiB" % (peak_rss - rss0, rss0, bound))
     minutes, totals, _, _, _ = ledger_rows(db)
     for w, c in kept.items():
         check(w in totals and totals[w][0] == c["accepted"],
