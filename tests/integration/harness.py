@@ -128,6 +128,20 @@ def to_yaml(obj, indent=0):
     return "\n".join(lines)
 
 
+def start_hashgate(hashgate, d, cfg):
+    """Writes `cfg` to d/hashgate.yaml, starts hashgate on it and waits for its
+    Stratum and admin listeners; returns (process, stratum port, admin port)."""
+    path = os.path.join(d, "hashgate.yaml")
+    with open(path, "w") as f:
+        f.write(to_yaml(cfg) + "\n")
+    gw = Proc([hashgate, "--config", path])
+    port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
+                        and json.loads(l)["port"])
+    admin = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "admin_listening"
+                         and json.loads(l)["port"])
+    return gw, port, admin
+
+
 class Scenario:
     """One hashgate + one mock pool, in a temporary directory."""
 

@@ -14,7 +14,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import PY, SUPPORT, Proc, check, events, run, to_yaml  # noqa: E402
+from harness import PY, SUPPORT, Proc, check, events, run, start_hashgate, to_yaml  # noqa: E402
 
 
 def start_pool(d, name="main", extra=()):
@@ -26,15 +26,7 @@ def start_pool(d, name="main", extra=()):
 
 
 def start_gateway(hashgate, d, cfg):
-    path = os.path.join(d, "hashgate.yaml")
-    with open(path, "w") as f:
-        f.write(to_yaml(cfg) + "\n")
-    gw = Proc([hashgate, "--config", path])
-    port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
-                        and json.loads(l)["port"])
-    admin = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "admin_listening"
-                         and json.loads(l)["port"])
-    return gw, port, admin
+    return start_hashgate(hashgate, d, cfg)
 
 
 def base_config(pool_port, **extra):

@@ -30,7 +30,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
-from harness import PY, SUPPORT, Failure, Proc, check, events, run, to_yaml  # noqa: E402
+from harness import PY, SUPPORT, Failure, Proc, check, events, run, start_hashgate, to_yaml  # noqa: E402
 import promparse  # noqa: E402
 
 PAYOUT = "76a914" + "ab" * 20 + "88ac"
@@ -72,15 +72,7 @@ def start_gateway(hashgate, d, pools, integrity):
         "logging": {"level": "info", "format": "json"},
         "integrity": integrity,
     }
-    path = os.path.join(d, "hashgate.yaml")
-    with open(path, "w") as f:
-        f.write(to_yaml(cfg) + "\n")
-    gw = Proc([hashgate, "--config", path])
-    port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
-                        and json.loads(l)["port"])
-    admin = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "admin_listening"
-                         and json.loads(l)["port"])
-    return gw, port, admin
+    return start_hashgate(hashgate, d, cfg)
 
 
 def miners(port, report, count, duration):

@@ -20,7 +20,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import PY, SUPPORT, Failure, Proc, check, events, run, to_yaml  # noqa: E402
+from harness import PY, SUPPORT, Failure, Proc, check, events, run, start_hashgate, to_yaml  # noqa: E402
 
 SUBSCRIBE = b'{"id":1,"method":"mining.subscribe","params":["probe/1"]}\n'
 
@@ -51,15 +51,7 @@ def start_gateway(hashgate, d, pool_port):
         "admin": {"bind": "127.0.0.1:0"},
         "logging": {"level": "info", "format": "json"},
     }
-    path = os.path.join(d, "hashgate.yaml")
-    with open(path, "w") as f:
-        f.write(to_yaml(cfg) + "\n")
-    gw = Proc([hashgate, "--config", path])
-    port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
-                        and json.loads(l)["port"])
-    admin = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "admin_listening"
-                         and json.loads(l)["port"])
-    return gw, port, admin
+    return start_hashgate(hashgate, d, cfg)
 
 
 def start_haproxy(d, gw_port):
