@@ -45,6 +45,11 @@ class AdminServer {
   // Health on the I/O thread; nullopt for the rest, which go to a worker.
   std::optional<HttpResponse> fast(const HttpRequest& r);
   HttpResponse handle(const HttpRequest& r);
+  // GET/HEAD: health, /metrics (admin_metrics.cc), /api/v1 reads
+  // (admin_api.cc), the dashboard.
+  HttpResponse read_route(const HttpRequest& r, const Snapshot& s);
+  // POST/DELETE: changes, behind the bearer token; queued for the loop.
+  HttpResponse change_route(const HttpRequest& r, const Snapshot& s);
   // The bearer token, compared in constant time; at most kMaxGuesses wrong
   // ones per client address a minute (past it, nothing is compared).
   bool token_ok(const std::string& peer, const std::string* auth, const std::string& token);
