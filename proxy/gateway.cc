@@ -26,7 +26,6 @@
 namespace hashgate {
 namespace {
 
-constexpr double kStopDeadlineSeconds = 5;
 // Pending connections the kernel queues per listener (capped by
 // net.core.somaxconn): a farm of thousands reconnecting at once must not
 // overflow the accept queue into SYN retransmits (1,024 did at 5,000).
@@ -37,8 +36,6 @@ constexpr unsigned kBadSharesAfterMove = 3;
 constexpr size_t kMaxRemembered = 100000;
 // Passthrough authorizes kept for a miner while no pool connection is open.
 constexpr size_t kMaxParkedAuthorizes = 64;
-// Distinct user agents shown per worker; later ones show as none.
-constexpr size_t kMaxAgents = 1024;
 // A lost pool connection that had a session id: its miners that cannot move
 // in place wait this long for a resumed subscription before client.reconnect.
 constexpr double kResumeWindowSeconds = 1.5;
@@ -277,7 +274,8 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
       miner_parser_(cfg_.limits.max_line_bytes),
       pool_parser_(65536),
       jobs_(algo_),
-      guard_(cfg_.bans, cfg_.limits) {
+      guard_(cfg_.bans, cfg_.limits),
+      accounts_(cfg_, [this](size_t pool) { return ready_link(pool, false) != nullptr; }) {
   ctx_.parser = &miner_parser_;
   ctx_.spares = &spares_;
   ctx_.jobs = &jobs_;
@@ -372,7 +370,7 @@ int Gateway::start(std::string& error) {
   log::info("fanout").kv("threads", helpers).kv("min_sessions", uint64_t(kFanoutMinParallel));
   for (auto& ps : pools_)
     if (!setup_pool_tls(*ps, error)) return UV_EINVAL;
-  if (!open_ledger(error)) return UV_EINVAL;
+  if (!accounts_.open_ledger(error, unix_now())) return UV_EINVAL;
   for (const conf::Listener& l : cfg_.listeners) {
     auto* ls = new ListenerState;
     ls->gw = this;
@@ -415,7 +413,7 @@ int Gateway::start(std::string& error) {
   }
   // Aggregation keeps one connection to the pool ready, so the first miner
   // gets work at once. Passthrough connects per miner.
-  listeners_up_ = true;
+  life_.listeners_up();
   integrity_->start();
   if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) maintain_links();
   if (!cfg_.hardware.boards.empty() && board_endpoint_) {
@@ -457,7 +455,7 @@ void Gateway::accept_miner(ListenerState* ls) {
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
     return;
   }
-  if (stopping_) {
+  if (life_.stopping()) {
     ++connections_closed_["draining"];
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
     return;
@@ -834,41 +832,18 @@ void Gateway::authorize_miner(Miner* m, const RpcId& id, const std::string& user
   if (ok && before == 0) {
     // A worker that reconnects starts where it settled last time, not at
     // vardiff.initial (a fast miner would flood at it).
-    if (auto it = worker_ids_.find(std::string_view(user)); it != worker_ids_.end()) {
-      const double d = row(it->second).settled_difficulty;
+    if (auto w = accounts_.find(user)) {
+      const double d = row(*w).settled_difficulty;
       if (d > 0) m->session->resume_difficulty(d, now());
     }
   }
   m->session->authorize_result(id, user, ok, message);
-  // Sessions per worker are counted as workers join and leave, so that the
-  // once-a-second snapshot does not walk every session.
   if (m->session->workers().size() > before) {
-    m->worker_ids.push_back(worker_id(m->session->workers().back()));
+    m->worker_ids.push_back(accounts_.worker_id(m->session->workers().back(), now()));
     apply_profile(m);  // the worker is known now: its safe variant if it was caught before
-    WorkerStats& st = stats(m->worker_ids.back());
-    if (st.sessions++ == 0) ++active_workers_;
-    st.agent = agent_id(m->session->agent());
+    WorkerStats& st = accounts_.join(m->worker_ids.back(), m->session->agent());
     if (const FirmwareProfile* p = m->session->profile()) st.profile = uint16_t(profiles_->index(p));
-    ledger_workers_changed();
   }
-}
-
-uint16_t Gateway::agent_id(const std::string& agent) {
-  if (auto it = agent_ids_.find(agent); it != agent_ids_.end()) return it->second;
-  // Bounded: a peer inventing user agents gets no more rows than this.
-  if (agent_ids_.size() >= kMaxAgents) return WorkerStats::kNone;
-  auto next = std::make_shared<std::vector<std::string>>(published_agents_ ? *published_agents_
-                                                                           : std::vector<std::string>{});
-  next->push_back(agent);
-  const uint16_t id = uint16_t(next->size() - 1);
-  agent_ids_.emplace(agent, id);
-  published_agents_ = std::move(next);  // a new list: snapshots keep the one they read
-  return id;
-}
-
-uint32_t Gateway::worker_id(const std::string& name) {
-  if (auto it = worker_ids_.find(std::string_view(name)); it != worker_ids_.end()) return it->second;
-  return new_worker_row(name);  // proxy/gateway_workers.cc
 }
 
 size_t Gateway::link_pool(uint32_t link_id) const {
@@ -937,7 +912,7 @@ void Gateway::finish_batch(std::unique_ptr<HashBatch> batch) {
     b->done.store(false, std::memory_order_relaxed);
     spare_batches_.push_back(std::move(batch));
   }
-  if (stopping_) maybe_finish_stop();
+  if (life_.stopping()) maybe_finish_stop();
 }
 
 void Gateway::finish_share(ShareWork& work, uint32_t worker, const Hash256& hash) {
@@ -975,8 +950,7 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
     log::debug("share_rejected").kv("session", work.session_id).kv("worker", name).kv("code", 23).kv("reason", "low difficulty share");
     return;
   }
-  ++st.accepted;
-  st.accepted_difficulty += work.difficulty;
+  accounts_.accepted(st, work.difficulty, v.block, now(), unix_now());
   if (auto it = links_.find(work.job->link_id); it != links_.end())
     pools_[it->second->pool]->hashgate_accepted_difficulty += work.difficulty;
   if (lc) {
@@ -984,20 +958,17 @@ void Gateway::judge_share(ShareWork& work, uint32_t worker, const Hash256& hash)
     lc->accepted_difficulty += work.difficulty;
     lc->blocks += v.block;
   }
-  st.last_share_unix = unix_now();
-  st.rate.add(now(), work.difficulty);
-  total_rate_.add(now(), work.difficulty);
   if (auto lit = links_.find(work.job->link_id); lit != links_.end())
     pools_[lit->second->pool]->accepted_rate.add(now(), work.difficulty);
   if (v.block) {
-    ++st.blocks;
     log::warn("block_candidate")
         .kv("session", work.session_id)
         .kv("worker", name)
         .kv("job", work.job->id)
         .kv("pool_job", work.job->params.job_id)
         .kv("hash", hex_reversed(sha256d_header(work.header.data())));
-    ledger_block(worker, work);
+    // forward_share() gives the share the next token: its answer names the row.
+    accounts_.ledger_block(worker, link_pool(work.job->link_id), work, next_token_, unix_now());
   }
   if (v.forward || v.block) forward_share(work.session_id, worker, work, v.block);
 }
@@ -1262,10 +1233,9 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
       .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
       .kv("reason", reason);
   if (const FirmwareProfile* p = m->session->profile()) --profile_sessions_[profiles_->index(p)];
-  for (uint32_t w : m->worker_ids) {
-    if (row(w).sessions && --stats(w).sessions == 0) worker_left(w);
-    if (m->session->difficulty_settled()) stats(w).settled_difficulty = m->session->difficulty();
-  }
+  for (uint32_t w : m->worker_ids)
+    accounts_.leave(w, m->session->difficulty_settled() ? std::optional<double>(m->session->difficulty()) : std::nullopt,
+                    now());
   release_binding(m);
   orphans_.erase(m->session->id());
   parked_auth_.erase(m->session->id());
@@ -1273,7 +1243,7 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
   if (m->abort_close) {
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
-    if (stopping_) maybe_finish_stop();
+    if (life_.stopping()) maybe_finish_stop();
     return;
   }
   // Let queued writes reach the miner, then close; a miner that does not
@@ -1293,7 +1263,7 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
   } else {
     lingering_.emplace(m, now() + kLingerSeconds);
   }
-  if (stopping_) maybe_finish_stop();
+  if (life_.stopping()) maybe_finish_stop();
 }
 
 void Gateway::close_lingering() {
@@ -1403,7 +1373,7 @@ std::optional<size_t> Gateway::serving_pool() {
           .kv("to", pools_[p]->cfg->name);
       size_t old = active_pool_;
       active_pool_ = p;
-      if (old < pool_failovers_.size()) ++pool_failovers_[old];
+      accounts_.count_failover(old);
       // Miners still on the old pool move now (failback) or already have.
       std::vector<Miner*> movers;
       for (auto& [id, l] : links_)
@@ -1421,7 +1391,7 @@ std::optional<size_t> Gateway::serving_pool() {
   for (size_t p : pool_order_) {
     if (p != active_pool_ && ready_link(p, false)) {
       log::warn("pool_failover").kv("from", pools_[active_pool_]->cfg->name).kv("to", pools_[p]->cfg->name);
-      if (active_pool_ < pool_failovers_.size()) ++pool_failovers_[active_pool_];
+      accounts_.count_failover(active_pool_);
       active_pool_ = p;
       return p;
     }
@@ -1503,7 +1473,7 @@ void Gateway::rebalance_weights() {
 }
 
 void Gateway::maintain_links() {
-  if (stopping_ || cfg_.aggregation.mode != conf::AggregationMode::kAggregate) return;
+  if (life_.stopping() || cfg_.aggregation.mode != conf::AggregationMode::kAggregate) return;
   // Wanted: the active pool, every better pool (to fail back to), and the
   // next one after the active pool (warm standby).
   std::vector<size_t> wanted;
@@ -1532,7 +1502,7 @@ void Gateway::maintain_links() {
 }
 
 void Gateway::check_link_timeouts() {
-  if (stopping_) return;
+  if (life_.stopping()) return;
   std::vector<std::pair<Link*, std::string>> failed;
   const double t = now();
   std::vector<Link*> drained;
@@ -1685,7 +1655,7 @@ void Gateway::unbind_miner(Miner* m) {
 }
 
 void Gateway::move_session(Miner* m) {
-  if (m->closing || stopping_) return;
+  if (m->closing || life_.stopping()) return;
   const uint64_t sid = m->session->id();
   if (m->held_until > now()) {
     orphans_.insert(sid);  // its pool session may be resumed; retried every tick
@@ -1964,7 +1934,7 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
             .kv("error", ev.error.message);
       }
       retire_if_done(l);
-      if (stopping_) return maybe_finish_stop();
+      if (life_.stopping()) return maybe_finish_stop();
       if (note_pool_answer(l, ev.ok)) return;
       break;
     }
@@ -2129,7 +2099,7 @@ void Gateway::link_lost(Link* l, const std::string& reason, Loss kind) {
   if (l->resuming) release_held(l->pool);  // the resume attempt itself failed
   // Only a dropped connection is worth resuming: a pool that went silent
   // or talks garbage is failed over at once.
-  if (kind == Loss::kDropped && !passthrough && !stopping_ && l->subscribed && !sub.session_id.empty() &&
+  if (kind == Loss::kDropped && !passthrough && !life_.stopping() && l->subscribed && !sub.session_id.empty() &&
       ps.breaker.retry_at() < now() + kResumeWindowSeconds) {
     // Offer the pool its session back; the miners that would need a
     // reconnect wait for it a moment, keeping their prefix.
@@ -2146,7 +2116,7 @@ void Gateway::link_lost(Link* l, const std::string& reason, Loss kind) {
     }
   }
   dispose_link(l);
-  if (stopping_) return maybe_finish_stop();
+  if (life_.stopping()) return maybe_finish_stop();
   maintain_links();
   // The lost connection's extranonce space is gone: its miners move (a
   // passthrough miner's connection was its own: it reconnects).
@@ -2182,7 +2152,7 @@ void Gateway::dispose_link(Link* l) {
 
 void Gateway::on_tick() {
   double t = now();
-  if (ledger_ && ledger_->due(unix_now())) flush_ledger();
+  if (accounts_.ledger_due(unix_now())) accounts_.flush_ledger(unix_now());
   publish_snapshot();
   if (!lingering_.empty()) close_lingering();
   log::flush_suppressed();
@@ -2226,11 +2196,11 @@ void Gateway::on_tick() {
   }
   for (auto& [m, why] : idle) close_miner(m, why, "idle");
   for (const Address& a : guard_.tick(t)) log::info("address_unbanned").kv("address", a.to_string()).kv("reason", "expired");
-  if (stopping_) return;
+  if (life_.stopping()) return;
   for (auto& [pool, why] : integrity_->tick(t)) fail_pool(pool, why);
   serving_pool();  // fails back when a better pool has been healthy long enough
   if (++ticks_ % 10 == 0) {
-    age_workers();
+    accounts_.age(now(), unix_now());
     rebalance_weights();
     for (auto& ps : pools_) ps->window_accepted = 0;
   }
@@ -2257,8 +2227,8 @@ void Gateway::publish_snapshot() {
   s->started_unix = started_unix_;
   s->published_unix = unix_now();
   s->published_mono = mono_now();
-  s->listeners_up = listeners_up_ && !stopping_;
-  s->draining = draining_;
+  s->listeners_up = life_.serving();
+  s->draining = life_.draining();
   s->connections_current = miners_.size();
   s->connections_accepted = connections_accepted_;
   s->connections_closed = connections_closed_;
@@ -2313,42 +2283,14 @@ void Gateway::publish_snapshot() {
     s->pools.push_back(std::move(p));
   }
   integrity_->fill(*s);
-  s->ready = s->listeners_up && any_ready && !draining_;
-  s->not_ready_reason = stopping_ ? "stopping" : !listeners_up_ ? "listeners not up" : !any_ready ? "no usable pool" : "";
-  // The worker table: chunks copied again only where a row changed.
-  published_workers_.chunks.resize(worker_chunks_.size());
-  for (size_t i = 0; i < worker_chunks_.size(); ++i)
-    if (worker_chunk_changed_[i]) {
-      published_workers_.chunks[i] = std::make_shared<const WorkerTable::Chunk>(*worker_chunks_[i]);
-      worker_chunk_changed_[i] = false;
-    }
-  published_workers_.names.assign(worker_name_chunks_.begin(), worker_name_chunks_.end());
-  published_workers_.size = worker_count_;
-  published_workers_.live = live_workers_;
-  s->workers_aged_out = workers_aged_out_;
-  s->workers_over_limit = workers_over_limit_;
-  s->worker_rows_limit = cfg_.limits.max_workers;
-  s->worker_table = published_workers_;
+  s->ready = s->listeners_up && any_ready;  // serving: listeners up, not draining
+  s->not_ready_reason = life_.not_ready_reason() ? life_.not_ready_reason() : !any_ready ? "no usable pool" : "";
   for (const FirmwareProfile& fp : profiles_->book().all()) s->profile_names.push_back(fp.name);
   s->profile_sessions = profile_sessions_;
   s->profile_violations = profile_violations_;
-  s->agents = published_agents_;
   s->hashes_per_difficulty = hpd;
+  accounts_.fill(*s, t);
   s->published_loop = t;
-  uint64_t acc = 0, rst = 0, rdup = 0, rlow = 0, roth = 0, fwd = 0, blocks = 0;
-  for (uint32_t i = 0; i < worker_count_; ++i) {
-    const WorkerStats& st = row(i);
-    acc += st.accepted;
-    rst += st.rejected_stale;
-    rdup += st.rejected_duplicate;
-    rlow += st.rejected_low_difficulty;
-    roth += st.rejected_other;
-    fwd += st.forwarded;
-    blocks += st.blocks;
-  }
-  s->shares = {{"accepted", acc}, {"rejected_stale", rst}, {"rejected_duplicate", rdup},
-               {"rejected_low_difficulty", rlow}, {"rejected_other", roth}, {"forwarded", fwd}, {"blocks", blocks}};
-  s->hashrate = total_rate_.per_second(t) * hpd;
   // Ten-second points over the last hour, for the dashboard's chart.
   if (hashrate_history_.empty() || s->published_unix - hashrate_history_.back().first >= 10) {
     hashrate_history_.emplace_back(s->published_unix, s->hashrate);
@@ -2356,7 +2298,6 @@ void Gateway::publish_snapshot() {
   }
   s->hashrate_history = hashrate_history_;
   if (boards_) s->boards = boards_->snapshot();
-  ledger_snapshot(*s);
   if (economics_) {
     auto r = economics_->update(t, s->published_unix, econ_pools, s->boards);
     s->economics = std::move(r.snapshot);
@@ -2394,7 +2335,7 @@ void Gateway::run_commands() {
 
 void Gateway::set_pool_enabled(size_t pool, bool enabled) {
   PoolState& ps = *pools_[pool];
-  if (ps.enabled == enabled || stopping_) return;
+  if (ps.enabled == enabled || life_.stopping()) return;
   ps.enabled = enabled;
   log::warn(enabled ? "pool_enabled" : "pool_disabled").kv("pool", ps.cfg->name).kv("by", "admin api");
   if (!enabled) vacate_pool(pool, "disabled", true);
@@ -2592,11 +2533,9 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
 }
 
 void Gateway::stop(const char* why) {
-  if (stopping_) {
-    if (draining_) end_drain();  // a second signal: no more waiting for miners to leave
-    return;
-  }
-  stopping_ = true;
+  const auto action = life_.stop(!miners_.empty(), now(), cfg_.admin.drain_seconds);
+  if (action == Lifecycle::StopAction::kNone) return;
+  if (action == Lifecycle::StopAction::kEndDrain) return end_drain();
   // Local boards stop first: their shares in flight are answered like any miner's.
   if (boards_) boards_->stop();
   log::info("stopping").kv("reason", why).kv("miners", uint64_t(miners_.size()))
@@ -2605,11 +2544,9 @@ void Gateway::stop(const char* why) {
     uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
              [](uv_handle_t* h) { delete static_cast<ListenerState*>(h->data); });
   listeners_.clear();
-  if (miners_.empty() || !listeners_up_) return end_drain();
+  if (action == Lifecycle::StopAction::kFinish) return finish_shares();
   // Drain: every miner is told to reconnect (a load balancer sends it to
   // another instance) and is served until it leaves or the drain time ends.
-  draining_ = true;
-  drain_deadline_ = now() + cfg_.admin.drain_seconds;
   for (auto& [id, m] : miners_) {
     if (!m->session->subscribed()) continue;
     const auto to = reconnect_target(false, std::nullopt, m->listener ? m->listener->cfg->advertise : std::nullopt,
@@ -2624,17 +2561,20 @@ void Gateway::stop(const char* why) {
       &stop_timer_,
       [](uv_timer_t* t) {
         auto* gw = static_cast<Gateway*>(t->data);
-        if (gw->draining_ && (gw->miners_.empty() || gw->now() >= gw->drain_deadline_)) gw->end_drain();
+        if (gw->life_.drain_over(!gw->miners_.empty(), gw->now())) gw->end_drain();
       },
       100, 100);
 }
 
 void Gateway::end_drain() {
-  if (draining_)
-    log::info("drain_finished").kv("miners_left", uint64_t(miners_.size()))
-        .kv("shares_awaiting_pool", uint64_t(forwards_.size()));
-  draining_ = false;
-  stop_deadline_ = now() + kStopDeadlineSeconds;
+  const size_t miners_left = miners_.size();
+  if (!life_.end_drain(now())) return;
+  log::info("drain_finished").kv("miners_left", uint64_t(miners_left))
+      .kv("shares_awaiting_pool", uint64_t(forwards_.size()));
+  finish_shares();
+}
+
+void Gateway::finish_shares() {
   // No new shares; the ones already received are hashed, answered and,
   // if good, forwarded before the miners are closed.
   for (auto& [id, m] : miners_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
@@ -2644,25 +2584,16 @@ void Gateway::end_drain() {
 }
 
 void Gateway::maybe_finish_stop() {
-  if (stopped_ || draining_) return;
-  if (!miners_closed_) {
-    if (hash_pool_ && hash_pool_->in_flight() > 0 && now() < stop_deadline_) return;
-    miners_closed_ = true;
+  if (life_.close_miners(hash_pool_ ? hash_pool_->in_flight() : 0, now())) {
     std::vector<Miner*> ms;
     for (auto& [id, m] : miners_) ms.push_back(m);
+    // close_miner re-enters this function, which may finish the stop there.
     for (Miner* m : ms) close_miner(m, "hashgate stopping", "shutdown");
-    // close_miner re-enters this function, which may have finished already.
-    if (stopped_) return;
   }
-  bool answers_pending = !forwards_.empty();
-  if (answers_pending && now() < stop_deadline_) return;
-  stopped_ = true;
-  if (answers_pending)
+  if (!life_.finish(forwards_.size(), now())) return;
+  if (!forwards_.empty())
     log::warn("stop_deadline").kv("shares_without_pool_answer", uint64_t(forwards_.size()));
-  if (ledger_) {
-    flush_ledger();
-    ledger_->drain(5);
-  }
+  accounts_.close_ledger(5, unix_now());
   log_summary();
   std::vector<Link*> ls;
   for (auto& [id, l] : links_) ls.push_back(l);
@@ -2686,32 +2617,7 @@ void Gateway::maybe_finish_stop() {
 
 void Gateway::log_summary() {
   if (boards_) boards_->log_summary();
-  // With the ledger on, each line carries the worker's lifetime totals too.
-  std::map<std::string, LedgerCounts> lifetime;
-  std::string lerr;
-  if (ledger_ && !ledger_->reader()->totals(lifetime, lerr)) log::warn("ledger_read_failed").kv("error", lerr);
-  for (uint32_t i = 0; i < worker_count_; ++i) {
-    if (worker_name(i).empty()) continue;  // an aged-out row
-    const WorkerStats& st = row(i);
-    const LedgerCounts* life = lifetime.count(worker_name(i)) ? &lifetime[worker_name(i)] : nullptr;
-    log::Event ev(spdlog::level::info, "worker_stats");
-    ev.kv("worker", worker_name(i))
-        .kv("accepted", st.accepted)
-        .kv("rejected", st.rejected)
-        .kv("rejected_stale", st.rejected_stale)
-        .kv("rejected_duplicate", st.rejected_duplicate)
-        .kv("rejected_low_difficulty", st.rejected_low_difficulty)
-        .kv("rejected_other", st.rejected_other)
-        .kv("forwarded", st.forwarded)
-        .kv("pool_accepted", st.pool_accepted)
-        .kv("pool_rejected", st.pool_rejected)
-        .kv("blocks", st.blocks)
-        .kv("accepted_difficulty", st.accepted_difficulty);
-    if (life)
-      ev.kv("lifetime_accepted", life->accepted)
-          .kv("lifetime_rejected", life->rejected())
-          .kv("lifetime_accepted_difficulty", life->accepted_difficulty);
-  }
+  accounts_.log_summary();
   for (const auto& ps : pools_)
     log::info("pool_stats")
         .kv("pool", ps->cfg->name)

@@ -20,6 +20,7 @@
 #include "protocol/job.h"
 #include "protocol/test_pool.h"
 #include "protocol/upstream_session.h"
+#include "proxy/accounting.h"
 #include "proxy/admin.h"
 #include "proxy/boards.h"
 #include "proxy/farm_economics.h"
@@ -27,6 +28,7 @@
 #include "proxy/guard.h"
 #include "proxy/hash_pool.h"
 #include "proxy/job_integrity.h"
+#include "proxy/lifecycle.h"
 #include "proxy/ledger.h"
 #include "proxy/profiles.h"
 #include "proxy/snapshot.h"
@@ -208,25 +210,16 @@ class Gateway {
   void close_lingering();
   void forward_share(uint64_t session_id, uint32_t worker, const ShareWork& work, bool block);
 
-  // The share ledger (proxy/gateway_ledger.cc): counts go into its buckets
-  // (null row: the ledger is off); flush_ledger() hands them to its writer.
+  // Accounting (proxy/accounting.h): the worker table and the share ledger.
+  // These name what the share and pool code counts into.
   size_t link_pool(uint32_t link_id) const;  // the link's pool, or the serving one
   LedgerCounts* ledger_row(uint32_t worker, uint32_t link_id) {
-    return ledger_ ? &ledger_->buckets().at(worker, uint32_t(link_pool(link_id))) : nullptr;
+    return accounts_.ledger_on() ? accounts_.ledger_row(worker, link_pool(link_id)) : nullptr;
   }
-  bool open_ledger(std::string& error);
-  void ledger_block(uint32_t worker, const ShareWork& work);
-  void ledger_verdict(uint64_t token, bool accepted);
-  void flush_ledger();
-  void ledger_snapshot(Snapshot& s) const;
-  void ledger_workers_changed();
-  std::unique_ptr<Ledger> ledger_;
-  std::vector<LedgerBuckets::Row> ledger_rows_;  // reused each flush
-  LedgerBatch ledger_extra_;                     // block rows and verdicts since the last flush
-  std::map<uint64_t, std::string> ledger_block_tokens_;  // forwarded blocks: token -> hash
-  std::vector<uint64_t> pool_failovers_, pool_failovers_flushed_;  // miners moved off each pool
-  double ledger_flushed_at_ = 0;
-  uint64_t active_workers_ = 0;  // workers with a session: the ledger reserves rows for them
+  void ledger_verdict(uint64_t token, bool accepted) { accounts_.ledger_verdict(token, accepted); }
+  WorkerStats& stats(uint32_t id) { return accounts_.stats(id); }
+  const WorkerStats& row(uint32_t id) const { return accounts_.row(id); }
+  const std::string& worker_name(uint32_t id) const { return accounts_.name(id); }
 
   void on_tick();
   void publish_snapshot();
@@ -239,7 +232,12 @@ class Gateway {
   // `drain`: a planned move (admin disable): the connections stay a few
   // seconds for the shares of the jobs the miners leave.
   void vacate_pool(size_t pool, const char* why, bool drain = false);
+  // The stop (its phases and their order: proxy/lifecycle.h). end_drain
+  // ends the drain (a second signal, miners gone, time up); finish_shares
+  // stops reading and hashes what was received; maybe_finish_stop closes
+  // the miners, then releases every handle, as the lifecycle allows.
   void end_drain();
+  void finish_shares();
   void maybe_finish_stop();
   void log_summary();
 
@@ -270,43 +268,6 @@ class Gateway {
   std::map<uint32_t, Link*> links_;
   std::vector<std::unique_ptr<PoolState>> pools_;
   std::unordered_map<uint64_t, Forward> forwards_;
-  // Workers by id, in the order first seen (never erased): counters in
-  // chunks, each marked when a row of it changes so that the snapshot copies
-  // only those (WorkerTable); names stored once, in chunks that snapshots
-  // share and that never move (the index's keys point into them).
-  std::unordered_map<std::string_view, uint32_t> worker_ids_;
-  std::vector<std::unique_ptr<WorkerTable::Chunk>> worker_chunks_;
-  std::vector<bool> worker_chunk_changed_;
-  std::vector<std::shared_ptr<WorkerTable::Names>> worker_name_chunks_;
-  uint32_t worker_count_ = 0;
-  WorkerTable published_workers_;
-  uint32_t worker_id(const std::string& name);
-  // Worker rows age out (proxy/gateway_workers.cc): a row without a session
-  // for limits.worker_idle_seconds is freed (the ledger keeps its totals) and
-  // its id reused; past limits.max_workers new names share one row.
-  uint32_t new_worker_row(const std::string& name);
-  void worker_left(uint32_t id);  // its last session went
-  void age_workers();
-  // The names chunk of `chunk`, copied first when a snapshot shares it (the
-  // index's keys are moved to the copy).
-  WorkerTable::Names& writable_names(size_t chunk);
-  std::vector<uint32_t> free_worker_ids_;
-  std::vector<double> worker_idle_since_;  // by id: when its last session left
-  uint32_t live_workers_ = 0;
-  uint32_t overflow_worker_ = UINT32_MAX;  // the shared row past the cap
-  uint64_t workers_aged_out_ = 0, workers_over_limit_ = 0;
-  double over_limit_logged_ = -1e9;
-  const std::string& worker_name(uint32_t id) const {
-    return (*worker_name_chunks_[id / WorkerTable::kChunk])[id % WorkerTable::kChunk];
-  }
-  WorkerStats& stats(uint32_t id) {
-    worker_chunk_changed_[id / WorkerTable::kChunk] = true;
-    return (*worker_chunks_[id / WorkerTable::kChunk])[id % WorkerTable::kChunk];
-  }
-  const WorkerStats& row(uint32_t id) const {  // reads: marks nothing
-    return (*worker_chunks_[id / WorkerTable::kChunk])[id % WorkerTable::kChunk];
-  }
-
   // Shares checked this loop iteration, waiting to be hashed as one batch.
   struct PendingShare {
     ShareWork work;
@@ -320,28 +281,23 @@ class Gateway {
   // Observability: plain counters on the loop, copied into snapshots.
   SnapshotBox snapshots_;
   double started_unix_ = 0;
-  bool listeners_up_ = false;
   uint64_t connections_accepted_ = 0;
   std::map<std::string, uint64_t> connections_closed_;
   std::map<std::string, uint64_t> connections_rejected_;
   std::map<std::string, uint64_t> violations_;
   std::map<std::string, uint64_t> proxy_protocol_;  // PROXY headers by result
   AddressGuard guard_;
+  Accounting accounts_;  // after cfg_: it reads the live config
   Histogram submit_rtt_, job_fanout_, share_validation_;
-  RateEstimator total_rate_;
   std::vector<std::pair<double, double>> hashrate_history_;
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
   std::string last_reload_error_;
   std::mutex commands_mu_;
   std::vector<AdminCommand> commands_;
   uv_async_t commands_async_;
-  // SIGTERM: miners are told to reconnect elsewhere and get this long to go.
-  bool draining_ = false;
-  double drain_deadline_ = 0;
   std::unique_ptr<HashPool> hash_pool_;
   HashPath hash_path_ = HashPath::kPortable;
   uv_check_t flush_check_;
-  bool miners_closed_ = false;
   std::optional<conf::Endpoint> board_endpoint_;
   std::unique_ptr<BoardManager> boards_;
   std::unique_ptr<FarmEconomics> economics_;  // economics: in the config
@@ -358,9 +314,6 @@ class Gateway {
   // Firmware profiles (compatibility.*): fixed at start (sessions point into them).
   std::unique_ptr<ProfileSelector> profiles_;
   std::vector<uint64_t> profile_sessions_;              // by ProfileBook index
-  std::unordered_map<std::string, uint16_t> agent_ids_;   // user agents seen, interned
-  std::shared_ptr<const std::vector<std::string>> published_agents_;
-  uint16_t agent_id(const std::string& agent);
   std::map<std::pair<std::string, std::string>, uint64_t> profile_violations_;  // (profile, rule)
 
   uint64_t submits_seen_ = 0;  // shares passed to hashing while one read is handled (miner_read)
@@ -371,9 +324,8 @@ class Gateway {
   uint64_t next_session_id_ = 1;
   uint32_t next_link_id_ = 1;
   uint64_t next_token_ = 1;
-  bool stopping_ = false;
-  bool stopped_ = false;
-  double stop_deadline_ = 0;
+  // Starting, serving, draining, finishing, stopped: the one place they change.
+  Lifecycle life_;
 };
 
 }  // namespace hashgate
