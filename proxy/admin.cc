@@ -8,6 +8,7 @@
 
 #include "proxy/admin_api.h"
 #include "proxy/admin_format.h"
+#include "proxy/admin_ledger.h"
 #include "proxy/dashboard.h"
 #include "proxy/economics_admin.h"
 #include "proxy/log.h"
@@ -124,6 +125,7 @@ HttpResponse AdminServer::read_route(const HttpRequest& ri, const Snapshot& s) {
     return reply_json(200, admin_api::workers_json(s, limit));
   }
   if (uri == "/" || uri == "/index.html") return reply(200, "text/html; charset=utf-8", std::string(kDashboardHtml));
+  if (auto ledger = ledger_route(ri, s)) return *ledger;
   return reply_json(404, error_json("no such endpoint: " + uri));
 }
 

@@ -19,7 +19,12 @@ class PgConnection : public SqlConnection {
   bool connect(std::string& error) {
     if (conn_ && PQstatus(conn_) == CONNECTION_OK) return true;
     if (conn_) PQfinish(conn_);
-    conn_ = PQconnectdb(url_.c_str());
+    // A bound on the connect (the URL's own connect_timeout, if it has one,
+    // comes later and wins): an unreachable host must not hold the writer or
+    // an admin thread for the kernel's TCP timeout.
+    const char* keys[] = {"connect_timeout", "dbname", nullptr};
+    const char* values[] = {"10", url_.c_str(), nullptr};
+    conn_ = PQconnectdbParams(keys, values, 1);
     if (PQstatus(conn_) != CONNECTION_OK) {
       error = std::string("postgres: ") + PQerrorMessage(conn_);
       while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
@@ -27,7 +32,7 @@ class PgConnection : public SqlConnection {
       conn_ = nullptr;
       return false;
     }
-    PQexec(conn_, "SET client_min_messages = warning");
+    PQclear(PQexec(conn_, "SET client_min_messages = warning"));
     return true;
   }
 
@@ -44,9 +49,21 @@ class PgConnection : public SqlConnection {
     // A statement after a broken connection connects again, except inside a
     // transaction (the ROLLBACK that follows ends it anyway).
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+      in_transaction_ = false;
       if (sql == "ROLLBACK") return true;
       if (!connect(error)) return false;
     }
+    // libpq learns that the server went away (a restart, a failover) only
+    // from the next statement: outside a transaction that statement is tried
+    // once more on a new connection, so the first read after an outage works.
+    if (run_once(sql, params, rows, error)) return true;
+    if (in_transaction_ || PQstatus(conn_) == CONNECTION_OK) return false;
+    std::string again;
+    if (!connect(again)) return false;
+    return run_once(sql, params, rows, error);
+  }
+
+  bool run_once(const std::string& sql, const std::vector<SqlValue>& params, SqlRows* rows, std::string& error) {
     std::vector<std::string> text(params.size());
     std::vector<const char*> values(params.size());
     for (size_t i = 0; i < params.size(); ++i) {
@@ -68,8 +85,11 @@ class PgConnection : public SqlConnection {
       error = std::string("postgres: ") + (r ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
       while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
       PQclear(r);
+      if (PQstatus(conn_) != CONNECTION_OK) in_transaction_ = false;
       return false;
     }
+    if (sql == "BEGIN") in_transaction_ = true;
+    else if (sql == "COMMIT" || sql == "ROLLBACK") in_transaction_ = false;
     if (rows)
       for (int i = 0; i < PQntuples(r); ++i) {
         std::vector<std::string> row;
@@ -82,6 +102,7 @@ class PgConnection : public SqlConnection {
 
   std::string url_;
   PGconn* conn_ = nullptr;
+  bool in_transaction_ = false;
 };
 
 }  // namespace

@@ -2,6 +2,8 @@
 """The share ledger with the real binary: SQLite totals against what the
 miners and the mock pool counted, through a SIGKILL and a restart (issue 20,
 "Must show" 1); worker rows aging out under a flood of names (issue 17.2)."""
+import csv
+import io
 import json
 import os
 import signal
@@ -10,6 +12,8 @@ import sqlite3
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -260,7 +264,137 @@ def test_worker_names_age_out(hashgate):
           (peak_rows, limit, peak_rss - rss0, bound, vals.get("hashgate_workers_aged_out_total", 0), api_seconds))
 
 
+def http_get(port, path, headers=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
+
+
+def history(admin, query, csv_mode=None):
+    """GET /api/v1/history: the points as dicts of numbers, from JSON or CSV
+    (csv_mode "param": format=csv, "accept": the Accept header)."""
+    headers = {"Accept": "text/csv"} if csv_mode == "accept" else {}
+    q = query + ("&format=csv" if csv_mode == "param" else "")
+    status, ctype, body = http_get(admin, "/api/v1/history?" + q, headers)
+    check(status == 200, "history?%s answered %d: %s" % (q, status, body[:300]))
+    if not csv_mode:
+        check(ctype.startswith("application/json"), "history JSON as %s" % ctype)
+        return json.loads(body)["points"]
+    check(ctype.startswith("text/csv"), "history CSV as %s" % ctype)
+    rows = list(csv.reader(io.StringIO(body)))
+    return [{k: float(v) for k, v in zip(rows[0], r)} for r in rows[1:]]
+
+
+def sums(points, *keys):
+    return tuple(sum(p[k] for p in points) for k in keys)
+
+
+def test_history_api(hashgate):
+    """GET /api/v1/history and /api/v1/reconciliation on a scripted run
+    (SQLite): the numbers equal what the miners and the mock pool counted,
+    JSON and CSV alike, read while the writer writes and again after a
+    restart; bad parameters get a 400 naming them."""
+    d = tempfile.mkdtemp(prefix="hashgate-history-")
+    db = os.path.join(d, "ledger.db")
+    pool, pool_port, pool_report = start_pool(d, "main")
+    path = os.path.join(d, "hashgate.yaml")
+    write_config(path, [{"name": "main", "url": "stratum+tcp://127.0.0.1:%d" % pool_port, "user": "gw"}],
+                 {"ledger": {"backend": "sqlite", "path": db, "flush_seconds": 1, "instance": "gw-h"}})
+    gw, port, admin = start_gateway(hashgate, path)
+    t_start = int(time.time())
+    reads, during = [], []
+    try:
+        report = os.path.join(d, "m.json")
+        p = miners(port, report, "--count", "3", "--duration", "8", "--misbehave", "stale:1",
+                   "--misbehave", "low:2", "--misbehave", "duplicate:1")
+        # Reads on the admin threads while the writer writes (WAL): every one
+        # answers, and the fleet's total only grows.
+        while p.poll() is None:
+            status, _, body = http_get(admin, "/api/v1/history")
+            reads.append(status)
+            if status == 200:
+                during.append(sum(x["accepted"] for x in json.loads(body)["points"]))
+            time.sleep(0.2)
+        finish(p, "sim_miner")
+        mined = miner_counts(report)
+        wait_ledger(db, expected(mined), "the scripted run")
+        check(len(reads) >= 10 and set(reads) == {200}, "history while mining answered %s" % reads)
+        check(during == sorted(during) and during[-1] > 0, "fleet totals while mining: %s" % during)
+
+        window = "from=%d&to=%d" % (t_start - 60, int(time.time()) + 60)
+        total = sum(c["accepted"] for c in mined.values())
+        keys = ("accepted", "rejected_stale", "rejected_low_difficulty", "rejected_duplicate")
+        for w, c in mined.items():
+            pts = history(admin, "worker=%s&%s" % (w, window))
+            check(sums(pts, *keys) == (c["accepted"], c["21"], c["23"], c["22"]),
+                  "history of %s: %s, the miner counted %s" % (w, sums(pts, *keys), c))
+            check(all(pts[i + 1]["ts"] - pts[i]["ts"] == 60 for i in range(len(pts) - 1)), "steps of %s" % w)
+            for pt in pts:
+                check(abs(pt["accepted_difficulty"] - pt["accepted"] * DIFF) < 1e-12, "difficulty at %s" % pt)
+                check(abs(pt["hashrate"] - pt["accepted_difficulty"] * 2 ** 32 / 60) < 1e-6, "hashrate at %s" % pt)
+            for mode in ("param", "accept"):
+                rows = history(admin, "worker=%s&%s" % (w, window), mode)
+                check(rows == [{k: float(v) for k, v in pt.items()} for pt in pts],
+                      "history of %s as CSV (%s) differs from JSON" % (w, mode))
+        fleet = history(admin, window)
+        hourly = history(admin, "from=%d&to=%d&step=3600" % (t_start - 3600, int(time.time()) + 3600))
+        check(sums(fleet, "accepted")[0] == total == sums(hourly, "accepted")[0],
+              "fleet %s, hourly %s, the miners %d" % (sums(fleet, "accepted"), sums(hourly, "accepted"), total))
+        check(sums(history(admin, "pool=main&instance=gw-h&" + window), "accepted")[0] == total, "pool=main")
+        check(sums(history(admin, "pool=nowhere&" + window), "accepted")[0] == 0, "an unknown pool has shares")
+
+        # Reconciliation: per pool and hour, against the mock pool's count.
+        status, _, body = http_get(admin, "/api/v1/reconciliation?from=%d" % (t_start - 3600))
+        check(status == 200, "reconciliation answered %d: %s" % (status, body))
+        rec = json.loads(body)
+        rows = [r for r in rec["rows"] if r["pool"] == "main"]
+        check(rows and {r["pool"] for r in rec["rows"]} == {"main"}, "reconciliation rows %s" % rec["rows"])
+        agg = rec["pools"][0]
+        check(abs(agg["accepted_difficulty"] - total * DIFF) < 1e-12, "accepted difficulty %s" % agg)
+        check(agg["pool_accepted"] == sum(r["pool_accepted"] for r in rows) and agg["pool_accepted"] > 0,
+              "pool totals %s vs rows %s" % (agg, rows))
+        check(abs(agg["pool_accepted_difficulty"] - agg["pool_accepted"] * 4e-6) < 1e-12 and
+              abs(agg["forwarded_difficulty"] - agg["forwarded"] * 4e-6) < 1e-12, "credited difficulty %s" % agg)
+        check(abs(agg["ratio"] - agg["pool_accepted_difficulty"] / agg["accepted_difficulty"]) < 1e-12 and
+              agg["credited_of_forwarded"] == 1.0, "ratios %s" % agg)
+        status, ctype, body = http_get(admin, "/api/v1/reconciliation?format=csv&from=%d" % (t_start - 3600))
+        crow = list(csv.reader(io.StringIO(body)))
+        check(status == 200 and crow[0][:2] == ["hour", "pool"] and len(crow) == len(rec["rows"]) + 1 and
+              float(crow[1][crow[0].index("pool_accepted_difficulty")]) == rows[0]["pool_accepted_difficulty"],
+              "reconciliation CSV %s" % crow)
+
+        # Refusals name the parameter.
+        for path_, param in [("/api/v1/history?step=45", "step"), ("/api/v1/history?from=yesterday", "from"),
+                             ("/api/v1/history?from=2000&to=1000", "from"), ("/api/v1/history?to=x", "to"),
+                             ("/api/v1/history?format=xml", "format"), ("/api/v1/history?worker=", "worker"),
+                             ("/api/v1/history?pool=%zz", "pool"), ("/api/v1/history?colour=red", "colour"),
+                             ("/api/v1/history?from=0&step=60", "step"),
+                             ("/api/v1/reconciliation?step=60", "step"), ("/api/v1/reconciliation?to=-5", "to")]:
+            status, ctype, body = http_get(admin, path_)
+            check(status == 400 and json.loads(body)["error"].startswith(param + ": "),
+                  "%s answered %d %s (expected 400 naming %s)" % (path_, status, body, param))
+        check(gw.stop() == 0, "hashgate did not exit 0")
+        # After a restart the history is the same (read from the file).
+        gw, port, admin = start_gateway(hashgate, path)
+        again = history(admin, window)
+        check(sums(again, "accepted")[0] == total, "after a restart the fleet history holds %s, not %d" %
+              (sums(again, "accepted"), total))
+        check(gw.stop() == 0, "hashgate did not exit 0 after the restart")
+    finally:
+        gw.stop()
+        pool.stop()
+    credited = json.load(open(pool_report))["counts"]["accepted"]
+    check(credited == agg["pool_accepted"], "reconciliation: %d pool-accepted, the pool counted %d" %
+          (agg["pool_accepted"], credited))
+    print("history: %d accepted shares of %d workers, JSON = CSV = the miners' counts, %d reads while mining; "
+          "reconciliation %s; refusals name their parameter" % (total, len(mined), len(reads), agg))
+
+
 TESTS = {
+    "history_api": test_history_api,
     "worker_names_age_out": test_worker_names_age_out,
     "sqlite_sigkill_restart": test_sqlite_sigkill_restart,
     "config_errors": test_ledger_config_errors,
