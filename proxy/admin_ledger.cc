@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "protocol/json_writer.h"
+#include "proxy/dashboard_ledger.h"
 #include "proxy/ledger_query.h"
 #include "proxy/log.h"
 
@@ -54,6 +55,8 @@ bool read_failure_log_due() {
 }  // namespace
 
 std::optional<HttpResponse> ledger_route(const HttpRequest& r, const Snapshot& s) {
+  if (r.path == "/dashboard/ledger.js")
+    return HttpResponse{200, "text/javascript; charset=utf-8", std::string(kDashboardLedgerJs), ""};
   const bool history = r.path == "/api/v1/history";
   if (!history && r.path != "/api/v1/reconciliation") return std::nullopt;
   if (!s.ledger_reader) return json_error(404, "the ledger is off (set ledger.backend to sqlite or postgres)");

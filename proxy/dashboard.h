@@ -36,6 +36,7 @@ canvas{margin:0 20px;background:#161a20;border:1px solid #2a313a}
 </tr></thead><tbody></tbody></table>
 <h2>Hashrate</h2>
 <canvas id="chart" width="900" height="180"></canvas>
+<div id="ledger"></div><script src="/dashboard/ledger.js" defer></script>
 <h2>Miners, most trouble first</h2>
 <table id="workers"><thead><tr><th>worker</th><th>firmware</th><th>sessions</th><th>hashrate</th><th>accepted</th><th>rejected</th>
 <th>reject ratio</th><th>last share</th></tr></thead><tbody></tbody></table>

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -17,6 +19,8 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
+from cdp import Browser  # noqa: E402
 from harness import Proc, check, events, run  # noqa: E402
 from test_ops import finish, http, miners, start_gateway, start_pool, write_config  # noqa: E402
 
@@ -393,7 +397,105 @@ def test_history_api(hashgate):
           "reconciliation %s; refusals name their parameter" % (total, len(mined), len(reads), agg))
 
 
+def test_dashboard_history(hashgate):
+    """Issue 20, "Must show" 4: the dashboard's history in headless Chromium
+    after a hashgate restart: farm hashrate per pool and the reject ratio on
+    time axes, the reconciliation table, a worker's history when its row is
+    clicked (before and after the restart), kept through a page reload."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    check(chromium is not None, "chromium is not installed (scripts/deps.sh --test installs it)")
+    d = tempfile.mkdtemp(prefix="hashgate-dash-history-")
+    db = os.path.join(d, "ledger.db")
+    a, a_port, _ = start_pool(d, "east")
+    b, b_port, _ = start_pool(d, "west")
+    path = os.path.join(d, "hashgate.yaml")
+    # Equal priority: the two pools share the miners, so each has a series.
+    write_config(path, [{"name": "east", "url": "stratum+tcp://127.0.0.1:%d" % a_port, "user": "gw"},
+                        {"name": "west", "url": "stratum+tcp://127.0.0.1:%d" % b_port, "user": "gw"}],
+                 {"ledger": {"backend": "sqlite", "path": db, "flush_seconds": 1, "instance": "gw-d"}})
+    gw, port, admin = start_gateway(hashgate, path)
+    shot = os.path.join(os.getcwd(), "dashboard-history.png")
+    browser = None
+    try:
+        r1 = os.path.join(d, "m1.json")
+        finish(miners(port, r1, "--count", "6", "--shares", "6", "--misbehave", "low:3"), "sim_miner (first run)")
+        first = miner_counts(r1)
+        wait_ledger(db, expected(first), "the first run")
+        check(gw.stop() == 0, "hashgate did not exit 0")
+        # A restart: the page's charts must come back whole from the ledger.
+        gw, port, admin = start_gateway(hashgate, path)
+        r2 = os.path.join(d, "m2.json")
+        finish(miners(port, r2, "--count", "6", "--shares", "2"), "sim_miner (second run)")
+        second = miner_counts(r2)
+        both = {w: first[w]["accepted"] + second[w]["accepted"] for w in first}
+        wait_ledger(db, expected({w: {"accepted": both[w], "21": first[w]["21"] + second[w]["21"],
+                                      "22": first[w]["22"] + second[w]["22"], "23": first[w]["23"] + second[w]["23"]}
+                                  for w in first}), "the second run")
+
+        browser = Browser(chromium, os.path.join(d, "chrome"))
+        browser.navigate("http://127.0.0.1:%d/" % admin)
+        browser.wait_for("document.body.dataset.loaded === '1' && document.getElementById('ledger').dataset.loaded "
+                         "=== '1'", what="the dashboard and its history")
+        farm = browser.eval("""(() => { const s = document.getElementById('hist-rate');
+            return {range: s.dataset.range, accepted: +s.dataset.accepted,
+                    series: [...s.querySelectorAll('polyline')].map(p => [p.dataset.series, +p.dataset.points]),
+                    ticks: [...s.querySelectorAll('text.xtick')].map(t => [+t.dataset.t, t.textContent]),
+                    from: +s.dataset.from, to: +s.dataset.to}; })()""")
+        total = sum(both.values())
+        check(farm["range"] == "1h" and farm["accepted"] == total,
+              "farm chart: range %s, %s accepted shares, the miners found %d" % (farm["range"], farm["accepted"], total))
+        check(sorted(x[0] for x in farm["series"]) == ["east", "west"] and all(n == 60 or n == 61 for _, n in
+                                                                              farm["series"]),
+              "farm chart series (one per pool, a point a minute): %s" % farm["series"])
+        check(len(farm["ticks"]) >= 5 and all(re.fullmatch(r"\d\d:\d\d", t) for _, t in farm["ticks"]) and
+              all(farm["from"] <= t <= farm["to"] for t, _ in farm["ticks"]), "time axis: %s" % farm["ticks"])
+        rejected = sum(c["23"] for c in first.values())
+        rej = browser.eval("+document.getElementById('hist-reject').dataset.rejected")
+        check(rej == rejected and rejected > 0, "reject chart: %s rejects, the miners had %d" % (rej, rejected))
+        check(browser.eval("document.querySelectorAll('#hist-reject text.xtick').length") >= 5, "reject time axis")
+        rec = browser.eval("[...document.querySelectorAll('#reconciliation tbody tr')].map(r => [r.dataset.pool, "
+                           "+r.dataset.accepted, +r.dataset.credited])")
+        check(sorted({r[0] for r in rec}) == ["east", "west"] and abs(sum(r[1] for r in rec) - total * DIFF) < 1e-12
+              and all(r[2] > 0 for r in rec), "reconciliation table: %s" % rec)
+
+        # Click a worker's row: its own history, the first run's shares included.
+        worker = sorted(both)[2]
+        browser.eval("document.querySelector('#workers tr[data-worker=\"%s\"] td').click()" % worker)
+        browser.wait_for("document.getElementById('hist-worker').dataset.worker === %s && "
+                         "document.getElementById('ledger').dataset.loaded === '1'" % json.dumps(worker),
+                         what="the clicked worker's chart")
+        mine = browser.eval("+document.getElementById('hist-worker').dataset.accepted")
+        check(mine == both[worker], "%s's chart: %s accepted, the miners found %d over both runs" %
+              (worker, mine, both[worker]))
+        check(browser.eval("document.querySelectorAll('#hist-worker text.xtick').length") >= 5, "worker time axis")
+        check(worker in browser.eval("document.getElementById('worker-title').textContent"), "worker chart title")
+        # A reload keeps the chosen worker and range (the page's #fragment).
+        browser.eval("document.querySelector('#ledger-ranges button[data-range=\"24h\"]').click()")
+        browser.wait_for("document.getElementById('hist-rate').dataset.range === '24h'", what="the 24 h range")
+        browser.reload()
+        browser.wait_for("document.getElementById('ledger').dataset.loaded === '1' && "
+                         "document.getElementById('hist-worker').dataset.worker === %s" % json.dumps(worker),
+                         what="the worker's chart after a reload")
+        after = browser.eval("""(() => { const s = document.getElementById('hist-rate');
+            return [s.dataset.range, +s.dataset.accepted, +document.getElementById('hist-worker').dataset.accepted,
+                    [...s.querySelectorAll('polyline')].map(p => +p.dataset.points)]; })()""")
+        check(after[:3] == ["24h", total, both[worker]] and all(n in (144, 145) for n in after[3]),
+              "after a reload: %s" % after)
+        browser.screenshot(shot)
+        check(gw.stop() == 0, "hashgate did not exit 0")
+    finally:
+        if browser:
+            browser.close()
+        for x in (gw, a, b):
+            x.stop()
+    with open(shot, "rb") as f:
+        check(f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(shot) > 20000, "the screenshot is not a PNG")
+    print("dashboard history: %d shares on two pools' series after a restart, %s's history on click (%d), kept "
+          "through a reload at 24 h; screenshot %s" % (total, worker, both[worker], shot))
+
+
 TESTS = {
+    "dashboard_history": test_dashboard_history,
     "history_api": test_history_api,
     "worker_names_age_out": test_worker_names_age_out,
     "sqlite_sigkill_restart": test_sqlite_sigkill_restart,
