@@ -294,7 +294,111 @@ def test_helm_config_passes_check_config():
     print("rendered ConfigMaps pass hashgate --check-config (defaults and full example)")
 
 
+def render_with(values_yaml, expect_ok=True):
+    """helm template with an extra values file; (objects or None, stderr)."""
+    d = tempfile.mkdtemp(prefix="hashgate-helm-values-")
+    path = os.path.join(d, "values.yaml")
+    with open(path, "w") as f:
+        f.write(values_yaml)
+    need_tools()
+    r = sh([HELM, "template", "farm", CHART, "--namespace", "mining", "-f", path])
+    if expect_ok:
+        check(r.returncode == 0, "helm template failed: %s" % r.stderr)
+    return (objects(r.stdout) if r.returncode == 0 else None), r.stdout, r.stderr
+
+
+def ledger_volume(objs):
+    pod = objs["Deployment"][0]["spec"]["template"]["spec"]
+    vols = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    return vols.get("ledger"), mounts.get("ledger"), {e["name"]: e for e in pod["containers"][0].get("env", [])}
+
+
+def test_helm_ledger():
+    """The ledger's storage: off by default; a PersistentVolumeClaim for the
+    SQLite file when asked (one replica, Recreate); the PostgreSQL URL from a
+    Secret, never in the ConfigMap. Each rendering validated and its config
+    accepted by hashgate --check-config."""
+    objs = objects(render())
+    vol, mount, env = ledger_volume(objs)
+    check("PersistentVolumeClaim" not in objs and vol is None and "HASHGATE_LEDGER_URL" not in env,
+          "the defaults render ledger storage: %s %s" % (sorted(objs), vol))
+
+    # SQLite on a PVC.
+    objs, text, _ = render_with("replicaCount: 1\nconfig:\n  ledger: {backend: sqlite, flush_seconds: 2}\n"
+                                "ledger:\n  persistence: {enabled: true, size: 5Gi, storageClassName: fast-ssd}\n")
+    pvc = objs["PersistentVolumeClaim"][0]
+    check(pvc["metadata"]["name"] == "farm-hashgate-ledger" and pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
+          and pvc["spec"]["accessModes"] == ["ReadWriteOnce"] and pvc["spec"]["storageClassName"] == "fast-ssd",
+          "PVC: %s" % pvc)
+    vol, mount, _ = ledger_volume(objs)
+    check(vol == {"name": "ledger", "persistentVolumeClaim": {"claimName": "farm-hashgate-ledger"}} and
+          mount["mountPath"] == "/var/lib/hashgate", "ledger volume %s mounted %s" % (vol, mount))
+    dep = objs["Deployment"][0]["spec"]
+    check(dep["strategy"] == {"type": "Recreate"} and dep["replicas"] == 1, "strategy with a RWO volume: %s" % dep["strategy"])
+    cfg = objects("kind: Cfg\n" + objs["ConfigMap"][0]["data"]["hashgate.yaml"])["Cfg"][0]
+    check(cfg["ledger"] == {"backend": "sqlite", "flush_seconds": 2, "path": "/var/lib/hashgate/ledger.db",
+                            "instance": "farm-hashgate"}, "rendered ledger config: %s" % cfg["ledger"])
+    validate(text, "PVC values")
+    check_config(objs, "PVC values")
+    # An existing claim is used as is, and no PVC is rendered.
+    objs, _, _ = render_with("replicaCount: 1\nconfig:\n  ledger: {backend: sqlite}\n"
+                             "ledger:\n  persistence: {enabled: true, existingClaim: ledger-disk}\n")
+    check("PersistentVolumeClaim" not in objs and
+          ledger_volume(objs)[0]["persistentVolumeClaim"]["claimName"] == "ledger-disk", "existingClaim")
+    # SQLite without persistence: an emptyDir, so the path is writable.
+    objs, _, _ = render_with("config:\n  ledger: {backend: sqlite}\n")
+    check(ledger_volume(objs)[0] == {"name": "ledger", "emptyDir": {}} and "PersistentVolumeClaim" not in objs,
+          "sqlite without persistence: %s" % (ledger_volume(objs)[0],))
+    # A ReadWriteOnce volume with several replicas is refused.
+    _, _, err = render_with("replicaCount: 2\nconfig:\n  ledger: {backend: sqlite}\n"
+                            "ledger:\n  persistence: {enabled: true}\n", expect_ok=False)
+    check("a ReadWriteOnce volume holds one pod" in err, "two replicas on one RWO ledger volume: %s" % err)
+
+    # PostgreSQL: the URL from a Secret.
+    objs, text, _ = render_with("config:\n  ledger: {backend: postgres, instance: fleet-a}\n"
+                                "ledger:\n  postgresUrlSecret: {name: ledger-db, key: dsn}\n")
+    vol, mount, env = ledger_volume(objs)
+    check(env["HASHGATE_LEDGER_URL"]["valueFrom"]["secretKeyRef"] == {"name": "ledger-db", "key": "dsn"},
+          "ledger URL not from its Secret: %s" % env.get("HASHGATE_LEDGER_URL"))
+    cm = objs["ConfigMap"][0]["data"]["hashgate.yaml"]
+    cfg = objects("kind: Cfg\n" + cm)["Cfg"][0]
+    check(cfg["ledger"] == {"backend": "postgres", "instance": "fleet-a", "url": "${HASHGATE_LEDGER_URL}"} and
+          vol is None and "PersistentVolumeClaim" not in objs and "postgresql://" not in cm,
+          "postgres config: %s, volume %s" % (cfg["ledger"], vol))
+    check(objs["Deployment"][0]["spec"]["strategy"]["type"] == "RollingUpdate", "postgres keeps rolling updates")
+    validate(text, "postgres values")
+    check_config(objs, "postgres values", {"HASHGATE_LEDGER_URL": "postgresql://hashgate:pw@db.example:5432/ledger"})
+    _, _, err = render_with("config:\n  ledger: {backend: postgres}\n", expect_ok=False)
+    check("needs ledger.postgresUrlSecret.name" in err, "postgres without a URL rendered: %s" % err)
+    # The schema knows the ledger's keys and bounds.
+    for bad, key in (("config:\n  ledger: {backend: mysql}\n", "backend"),
+                     ("config:\n  ledger: {queue_rows: 5}\n", "queue_rows"),
+                     ("ledger:\n  persistence: {enabled: \"yes\"}\n", "enabled"),
+                     ("ledger:\n  persistence: {size: lots}\n", "size")):
+        _, _, err = render_with(bad, expect_ok=False)
+        check(key in err and "schema" in err, "bad ledger values (%s) not refused by the schema: %s" % (key, err))
+    print("ledger storage: none by default; PVC (5Gi, RWO, Recreate, path and instance set), existingClaim, "
+          "emptyDir; postgres URL from a Secret; bad values refused")
+
+
+def validate(text, what):
+    r = sh(["node", os.path.join(HERE, "validate.mjs")], input=text, cwd=HERE)
+    check(r.returncode == 0, "manifests invalid against the Kubernetes schemas (%s):\n%s" % (what, r.stdout + r.stderr))
+
+
+def check_config(objs, what, extra_env=None):
+    d = tempfile.mkdtemp(prefix="hashgate-helm-ledger-")
+    path = os.path.join(d, "hashgate.yaml")
+    with open(path, "w") as f:
+        f.write(objs["ConfigMap"][0]["data"]["hashgate.yaml"])
+    env = dict(os.environ, **(extra_env or {}))
+    r = sh([ARGS.hashgate, "--check-config", path], env=env)
+    check(r.returncode == 0, "hashgate --check-config refused the rendered config (%s): %s" % (what, r.stderr))
+
+
 TESTS = {
+    "helm_ledger": test_helm_ledger,
     "runtime_libraries": test_runtime_libraries,
     "dockerfile_steps": test_dockerfile_steps,
     "helm_lint": test_helm_lint,
