@@ -1,0 +1,22 @@
+# unit.routing_layering: routing/ is sans-I/O. Fails when any file under
+# routing/ includes from proxy/ or conf/, or libuv.
+#   cmake -DSOURCE_DIR=<repo> -P tests/routing_layering.cmake
+file(GLOB_RECURSE files "${SOURCE_DIR}/routing/*.h" "${SOURCE_DIR}/routing/*.cc")
+list(LENGTH files count)
+if(count EQUAL 0)
+  message(FATAL_ERROR "no files under ${SOURCE_DIR}/routing")
+endif()
+set(bad 0)
+foreach(f IN LISTS files)
+  file(STRINGS "${f}" includes REGEX "^[ \t]*#[ \t]*include")
+  foreach(line IN LISTS includes)
+    if(line MATCHES "[\"<](proxy|conf)/" OR line MATCHES "<uv\\.h>" OR line MATCHES "[\"<]uv/")
+      message(SEND_ERROR "${f}: ${line} (routing/ may use protocol/ and hashing/ only)")
+      math(EXPR bad "${bad} + 1")
+    endif()
+  endforeach()
+endforeach()
+if(bad GREATER 0)
+  message(FATAL_ERROR "${bad} forbidden include(s) in routing/")
+endif()
+message(STATUS "routing/: ${count} files, no include from proxy/, conf/ or libuv")
