@@ -145,6 +145,7 @@ std::string pools_json(const Snapshot& s) {
     kv(o, "accepted_difficulty", p.accepted_difficulty);
     kv(o, "credited_difficulty", p.accepted_difficulty);
     kv(o, "hashgate_accepted_difficulty", p.hashgate_accepted_difficulty);
+    kv(o, "jobs_coalesced", p.jobs_coalesced);
     kv(o, "hashrate", p.hashrate);
     append_pool_economics(o, s, p);
     append_integrity(o, p);

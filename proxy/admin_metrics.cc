@@ -44,7 +44,7 @@ void append_edge_metrics(const Snapshot& s, std::vector<MetricFamily>& fams) {
   fams.push_back(std::move(f));
   f = family("hashgate_connections_rejected_total", "Miner connections refused at accept, by reason",
              MetricType::Counter);
-  for (const char* reason : {"banned", "address_connection_limit", "address_connection_rate"}) {
+  for (const char* reason : {"banned", "address_connection_limit", "address_connection_rate", "fd_limit"}) {
     auto it = s.connections_rejected.find(reason);
     add(f, it == s.connections_rejected.end() ? 0 : double(it->second), {{"reason", reason}});
   }
@@ -121,6 +121,12 @@ void append_share_metrics(const Snapshot& s, std::vector<MetricFamily>& fams) {
     add(f, p.accepted_difficulty, {{"pool", p.name}, {"counted_by", "pool_credited"}});
     add(f, p.hashgate_accepted_difficulty, {{"pool", p.name}, {"counted_by", "hashgate_accepted"}});
   }
+  fams.push_back(std::move(f));
+  f = family("hashgate_pool_jobs_coalesced_total",
+             "Pool jobs never sent to miners: a newer job from the same connection replaced them within the notify "
+             "throttle's interval (a notify flood)",
+             MetricType::Counter);
+  for (const PoolSnapshot& p : s.pools) add(f, double(p.jobs_coalesced), {{"pool", p.name}});
   fams.push_back(std::move(f));
 
   // Per worker, up to max_worker_labels workers (by accepted difficulty); the rest as "other".

@@ -19,6 +19,7 @@
 #include "hashing/header.h"
 #include "hashing/sha256.h"
 #include "protocol/http_connect.h"
+#include "protocol/notify_throttle.h"
 #include "proxy/log.h"
 #include "proxy/reconnect_target.h"
 #include "proxy/proxy_edge.h"
@@ -171,6 +172,7 @@ struct Gateway::PoolState {
   bool enabled = true;  // the admin API can take a pool out of use
   uint64_t accepted = 0;
   uint64_t rejected = 0;
+  uint64_t jobs_coalesced = 0;  // never sent: a newer job replaced them (notify flood)
   RateEstimator rate;
   RateEstimator accepted_rate;  // difficulty hashgate accepted on this pool's jobs
 };
@@ -252,6 +254,7 @@ struct Gateway::Link final : TransportOwner {
   // Malformed notifies since the last valid job: other good messages (answers
   // to shares) say nothing about whether the pool's jobs can be used.
   unsigned malformed_notifies = 0;
+  NotifyThrottle throttle;  // a notify flood reaches miners thinned
   bool redirected = false;  // connected where a client.reconnect sent the pool
   uint64_t answers = 0;    // pool answers to forwarded shares, the last 50 as bits
   uint64_t reject_bits = 0;
@@ -299,6 +302,8 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
   tick_.data = this;
   uv_timer_init(loop_, &link_check_);
   link_check_.data = this;
+  uv_timer_init(loop_, &job_release_);
+  job_release_.data = this;
   uv_check_init(loop_, &flush_check_);
   flush_check_.data = this;
   uv_timer_init(loop_, &stop_timer_);
@@ -455,6 +460,13 @@ void Gateway::accept_miner(ListenerState* ls) {
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
     return;
   }
+  if (int fd = -1; uv_fileno(reinterpret_cast<uv_handle_t*>(&m->tcp), &fd) == 0 && fd_budget_.in_reserve(fd)) {
+    ++connections_rejected_["fd_limit"];  // proxy/fd_budget.h: the rest is for pools, ledger, admin
+    log::warn("connection_refused_fd_limit").kv("listener", ls->cfg->name).kv("open_files_at_least", uint64_t(fd) + 1)
+        .kv("max_open_files", fd_budget_.limit()).kv("reserved", fd_budget_.reserve());
+    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
+    return;
+  }
   if (life_.stopping()) {
     ++connections_closed_["draining"];
     uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
@@ -513,15 +525,22 @@ void Gateway::miner_bytes(Miner* m, std::string_view bytes) {
 }
 
 bool Gateway::admit_address(const Address& a) {
-  // Refused before anything is allocated for it, and without a log line:
-  // a flood must not turn into a flood of log lines.
+  // Refused before anything is allocated for it (log lines are rate-limited:
+  // a flood must not turn into a flood of log lines).
   const auto admit = guard_.admit(a, now());
   if (admit == AddressGuard::Admit::kOk) return true;
   const char* why = admit == AddressGuard::Admit::kBanned              ? "banned"
                     : admit == AddressGuard::Admit::kTooManyConnections ? "address_connection_limit"
                                                                          : "address_connection_rate";
   ++connections_rejected_[why];
-  if (admit != AddressGuard::Admit::kBanned) punish(a, Violation::kConnectionLimit);
+  // Over the cap is a farm bigger than the cap behind one NAT as likely as
+  // abuse: refused and said in a (rate-limited) line, never scored (a ban
+  // would close every miner of the address). Too fast under it is scored.
+  if (admit == AddressGuard::Admit::kTooFast) punish(a, Violation::kConnectionLimit);
+  if (admit == AddressGuard::Admit::kTooManyConnections)
+    log::warn("address_connection_limit").kv("address", a.to_string())
+        .kv("limits.max_connections_per_address", uint64_t(cfg_.limits.max_connections_per_address))
+        .kv("advice", "a farm behind one NAT address bigger than this: raise the limit or put the address in bans.allowlist");
   return false;
 }
 
@@ -1862,19 +1881,13 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       if (job->params.clean_jobs && l->prefixes) l->prefixes->on_clean_job();
       log::debug("job").kv("pool", pool).kv("link", l->id).kv("job", job->id).kv("pool_job", job->params.job_id)
           .kv("clean", job->params.clean_jobs).kv("sessions", uint64_t(l->sessions.size()));
-      const uint64_t t0 = uv_hrtime();
-      // Nothing here may close a session while l->sessions is walked (a
-      // close erases from it): writes wait until the walk is over.
-      for (uint64_t sid : l->sessions) {
-        auto mit = miners_.find(sid);
-        if (mit == miners_.end()) continue;
-        mit->second->session->on_job(job, false);
-        if (!stage(mit->second)) unstaged_.push_back(mit->second);
+      // A notify flood is thinned (protocol/notify_throttle.h): a held job goes out from release_held_jobs.
+      if (const uint64_t c = l->throttle.coalesced(); !l->throttle.offer(job, now())) {
+        ps.jobs_coalesced += l->throttle.coalesced() - c;
+        hold_job(l);
+        break;
       }
-      write_staged();
-      for (Miner* m : unstaged_) flush(m);
-      unstaged_.clear();
-      job_fanout_.observe(double(uv_hrtime() - t0) / 1e9);
+      fan_out_job(l, job, false);
       if (first_job && !l->movers.empty()) take_movers(l);  // ready now: the sessions waiting to move in
       break;
     }
@@ -1952,6 +1965,38 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
       }
       break;
   }
+}
+
+void Gateway::fan_out_job(Link* l, const JobRef& job, bool force_clean) {
+  const uint64_t t0 = uv_hrtime();
+  // Nothing here may close a session while l->sessions is walked (a
+  // close erases from it): writes wait until the walk is over.
+  for (uint64_t sid : l->sessions) {
+    auto mit = miners_.find(sid);
+    if (mit == miners_.end()) continue;
+    mit->second->session->on_job(job, force_clean);
+    if (!stage(mit->second)) unstaged_.push_back(mit->second);
+  }
+  write_staged();
+  for (Miner* m : unstaged_) flush(m);
+  unstaged_.clear();
+  job_fanout_.observe(double(uv_hrtime() - t0) / 1e9);
+}
+
+void Gateway::hold_job(Link* l) {
+  const uint64_t in_ms = uint64_t(std::max(0.0, l->throttle.due_at() - now()) * 1000) + 1;
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&job_release_)) || uv_timer_get_due_in(&job_release_) > in_ms)
+    uv_timer_start(&job_release_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->release_held_jobs(); }, in_ms, 0);
+}
+
+void Gateway::release_held_jobs() {
+  Link* next = nullptr;
+  for (auto& [id, l] : links_) {
+    // A job its connection retired meanwhile (new extranonce) is stale: dropped.
+    if (auto r = l->throttle.take_due(now()); r && jobs_.find(r->job->seq)) fan_out_job(l, r->job, r->force_clean);
+    if (l->throttle.due_at() > 0 && (!next || l->throttle.due_at() < next->throttle.due_at())) next = l;
+  }
+  if (next) hold_job(next);
 }
 
 bool Gateway::note_pool_answer(Link* l, bool accepted) {
@@ -2276,6 +2321,7 @@ void Gateway::publish_snapshot() {
     p.rejected = ps.rejected;
     p.accepted_difficulty = ps.accepted_difficulty;
     p.hashgate_accepted_difficulty = ps.hashgate_accepted_difficulty;
+    p.jobs_coalesced = ps.jobs_coalesced;
     p.hashrate = ps.rate.per_second(t) * hpd;
     p.accepted_hashrate = ps.accepted_rate.per_second(t) * hpd;
     integrity_->fill(i, p, t);
@@ -2601,6 +2647,7 @@ void Gateway::maybe_finish_stop() {
   if (hash_pool_) hash_pool_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&link_check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&job_release_), nullptr);
   // Miners with bytes still queued keep the stop timer (every 100 ms) until
   // they are gone or their linger time is over.
   uv_timer_start(

@@ -25,6 +25,7 @@
 #include "proxy/boards.h"
 #include "proxy/farm_economics.h"
 #include "proxy/fanout_writer.h"
+#include "proxy/fd_budget.h"
 #include "proxy/guard.h"
 #include "proxy/hash_pool.h"
 #include "proxy/job_integrity.h"
@@ -191,6 +192,9 @@ class Gateway {
   // A passthrough connection whose miner left goes once nothing is owed on it.
   void retire_if_done(Link* l);
   void handle_link_event(Link* l, struct UpstreamEvent& ev);
+  void fan_out_job(Link* l, const JobRef& job, bool force_clean);
+  void hold_job(Link* l);  // arms job_release_ for the link's held job
+  void release_held_jobs();
   void link_subscribed(Link* l);
   // The pool gave back a lost connection's subscription: its held miners
   // return to their own prefixes without being told anything.
@@ -319,6 +323,8 @@ class Gateway {
   uint64_t submits_seen_ = 0;  // shares passed to hashing while one read is handled (miner_read)
   uv_timer_t tick_;
   uv_timer_t link_check_;  // pool health, four times a second
+  uv_timer_t job_release_;  // jobs a notify flood held back
+  FdBudget fd_budget_ = FdBudget::from_rlimit();  // miners stop short of the descriptor limit
   uv_timer_t stop_timer_;
   uint64_t ticks_ = 0;
   uint64_t next_session_id_ = 1;

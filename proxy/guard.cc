@@ -87,6 +87,14 @@ double violation_weight(Violation v) {
   return 0;
 }
 
+double connection_burst(const conf::Limits& limits) {
+  return std::max(limits.new_connections_per_second * 5, double(limits.max_connections_per_address));
+}
+
+uint32_t nat_burst_admitted(const conf::Limits& limits) {
+  return uint32_t(std::min(double(limits.max_connections_per_address), std::floor(connection_burst(limits))));
+}
+
 AddressGuard::AddressGuard(const conf::Bans& bans, const conf::Limits& limits) { configure(bans, limits); }
 
 void AddressGuard::configure(const conf::Bans& bans, const conf::Limits& limits) {
@@ -117,9 +125,12 @@ AddressGuard::Admit AddressGuard::admit(const Address& a, double now) {
   e.last_seen = now;
   if (!allowed && e.banned_until > now) return Admit::kBanned;
   if (!allowed) {
+    // Past the cap: refused, and the caller does not score it (a farm
+    // bigger than the cap behind one NAT retries; banning the address would
+    // close every miner it has).
     if (e.connections >= limits_.max_connections_per_address) return Admit::kTooManyConnections;
-    // Token bucket: rate per second, burst of five seconds' worth.
-    const double rate = limits_.new_connections_per_second, burst = rate * 5;
+    // Token bucket: see connection_burst.
+    const double rate = limits_.new_connections_per_second, burst = connection_burst(limits_);
     e.tokens = e.tokens_at == 0 ? burst : std::min(burst, e.tokens + (now - e.tokens_at) * rate);
     e.tokens_at = now;
     if (e.tokens < 1) return Admit::kTooFast;

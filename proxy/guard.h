@@ -49,6 +49,19 @@ enum class Violation {
 const char* violation_name(Violation v);
 double violation_weight(Violation v);
 
+// A farm behind one NAT address that restarts opens a connection per miner
+// at once (issue 17.11: 503 connections banned the address). The bucket of
+// new connections per address therefore bursts to five seconds' worth of
+// limits.new_connections_per_second or to limits.max_connections_per_address,
+// whichever is more: as many miners as the cap admits may all reconnect at
+// once; the rate limits what follows.
+double connection_burst(const conf::Limits& limits);
+// How many miners behind one address may connect at once without a refusal.
+uint32_t nat_burst_admitted(const conf::Limits& limits);
+// The farm behind one NAT address the defaults are sized for: a config that
+// admits fewer at once is warned about at start (limits_refuse_nat_burst).
+constexpr uint32_t kNatFarmMiners = 1000;
+
 class AddressGuard {
  public:
   explicit AddressGuard(const conf::Bans& bans, const conf::Limits& limits);

@@ -63,7 +63,9 @@ const std::unordered_set<std::string_view> kRateLimited = {
     "miner_authorized",
 
     // A peer sending PROXY headers it may not send.
-    "proxy_header_refused"};
+    "proxy_header_refused",
+    // Miners refused at the per-address cap or at the descriptor limit.
+    "address_connection_limit", "connection_refused_fd_limit"};
 
 struct Window {
   int64_t second = 0;

@@ -70,6 +70,7 @@ struct PoolSnapshot {
   double hashgate_accepted_difficulty = 0;  // accepted by hashgate on this pool's jobs, at session difficulty
   double hashrate = 0;  // hashes per second, from pool-accepted difficulty
   double accepted_hashrate = 0;  // from difficulty hashgate accepted on the pool's jobs
+  uint64_t jobs_coalesced = 0;  // notify flood: jobs replaced before they reached miners
   // Job integrity (proxy/job_integrity.h): the tip the pool works on.
   std::string chain;
   std::string tip;             // previous block hash, display order; empty: no job yet

@@ -178,6 +178,8 @@ class Pool:
                     for c in list(self.conns):
                         c.writer.write(b"\x00\x13garbage{{{ not json\n")
                 continue
+            if self.control.get("pause_jobs"):
+                continue  # --control: the test stops the job stream (a notify flood's end)
             if self.malformed_notifies():
                 # Well-formed JSON-RPC, a notify with a prevhash that is not
                 # hex; everything else (answers to shares) stays correct.
@@ -484,7 +486,7 @@ async def main():
     p.add_argument("--control", default=None,
                    help="JSON file followed while running: prevhash (display order) and height of the tip to build "
                         "on, drop_payout, ntime_offset, nbits, malformed_coinbase, set_extranonce "
-                        "{extranonce1, extranonce2_size}; each change sends a clean job")
+                        "{extranonce1, extranonce2_size}, pause_jobs (no timed jobs); each change sends a clean job")
     p.add_argument("--payout-script", default="", help="the coinbase's payout scriptPubKey (hex); default: seeded")
     p.add_argument("--report", default=None)
     p.add_argument("--duration", type=float, default=0)
