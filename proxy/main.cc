@@ -22,7 +22,9 @@
 
 #include "conf/config.h"
 #include "proxy/admin.h"
+#include "proxy/config_reload.h"
 #include "proxy/gateway.h"
+#include "proxy/guard.h"
 #include "proxy/log.h"
 
 namespace {
@@ -118,56 +120,12 @@ int healthcheck_config(const std::string& path) {
   return healthcheck((v6 ? "[" + host + "]" : host) + ":" + std::to_string(cfg.admin.bind->port));
 }
 
-struct FileStamp {
-  bool ok = false;
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = 0;
-  timespec mtime{};
-  bool operator==(const FileStamp& o) const {
-    return ok == o.ok && dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
-           mtime.tv_nsec == o.mtime.tv_nsec;
-  }
-};
-
-// stat() follows symlinks: a ConfigMap update (a new ..data target) shows.
-FileStamp stamp(const std::string& path) {
-  struct stat st {};
-  FileStamp f;
-  if (stat(path.c_str(), &st) != 0) return f;
-  f.ok = true;
-  f.dev = st.st_dev;
-  f.ino = st.st_ino;
-  f.size = st.st_size;
-  f.mtime = st.st_mtim;
-  return f;
-}
-
 struct Runtime {
   hashgate::Gateway* gateway;
-  hashgate::AdminServer* admin;
-  std::string config_path;
+  hashgate::ConfigReloader* reloader;
   uv_signal_t term, intr, hup;
   uv_timer_t watch;
-  FileStamp seen;
 };
-
-void reload_config(Runtime* rt, const char* why) {
-  hashgate::log::info("config_reload").kv("config", rt->config_path).kv("trigger", why);
-  rt->seen = stamp(rt->config_path);
-  hashgate::conf::Config next;
-  try {
-    next = hashgate::conf::load_file(rt->config_path);
-    hashgate::JobIntegrity::validate(next);
-  } catch (const hashgate::conf::ConfigError& e) {
-    rt->gateway->reload_failed(e.what());
-    return;
-  }
-  const std::string token = next.admin.token;
-  std::vector<std::string> notes;
-  rt->gateway->reload(std::move(next), notes);
-  if (rt->admin) rt->admin->set_token(token);
-}
 
 }  // namespace
 
@@ -241,34 +199,37 @@ int main(int argc, char** argv) {
       .kv("algorithm", cfg.algorithm)
       .kv("allocator", allocator_description())
       .kv("max_open_files", uint64_t(nofile.rlim_cur));
+  // Said loudly once: limits that refuse part of a farm behind one NAT
+  // address when it restarts (issue 17.11).
+  if (const uint32_t n = hashgate::nat_burst_admitted(cfg.limits); n < hashgate::kNatFarmMiners)
+    hashgate::log::warn("limits_refuse_nat_burst")
+        .kv("limits.max_connections_per_address", uint64_t(cfg.limits.max_connections_per_address))
+        .kv("limits.new_connections_per_second", cfg.limits.new_connections_per_second)
+        .kv("admitted_at_once", uint64_t(n))
+        .kv("farm_behind_one_address", uint64_t(hashgate::kNatFarmMiners))
+        .kv("advice", "miners behind one NAT address past admitted_at_once are refused when they reconnect together: "
+                      "raise the limits or put the address in bans.allowlist");
 
   uv_loop_t* loop = uv_default_loop();
   hashgate::Gateway gateway(loop, cfg);
-  std::string error;
-  if (gateway.start(error) != 0) {
-    hashgate::log::error("start_failed").kv("error", error);
-    gateway.stop("start failed");
-    uv_run(loop, UV_RUN_DEFAULT);
-    return 1;
-  }
-
   std::unique_ptr<hashgate::AdminServer> admin;
-  if (cfg.admin.bind) {
-    admin = std::make_unique<hashgate::AdminServer>(
-        gateway.snapshots(), cfg.admin, [&gateway](hashgate::AdminCommand c) { gateway.post_command(std::move(c)); });
-    if (!admin->start(error)) {
-      hashgate::log::error("start_failed").kv("error", error);
-      gateway.stop("start failed");
-      uv_run(loop, UV_RUN_DEFAULT);
-      return 1;
-    }
-    hashgate::log::info("admin_listening").kv("bind", cfg.admin.bind->to_string()).kv("port", admin->port())
-        .kv("changes", cfg.admin.token.empty() ? "disabled (no admin.token)" : "bearer token");
-  }
 
-  // Signal handles never keep the loop alive on their own (unref): the loop
-  // ends when the gateway has released everything after a stop.
-  Runtime rt{&gateway, admin.get(), config_path, {}, {}, {}, {}, stamp(config_path)};
+  // Signals are handled before any listener is up: an operator or a test
+  // may send SIGHUP as soon as the `listening` line shows, and its default
+  // action would end the process. Signal handles never keep the loop alive
+  // on their own (unref): the loop ends when the gateway has released
+  // everything after a stop. SIGHUP and the file watch read the file on a
+  // thread of their own (proxy/config_reload.h); the loop applies the result.
+  hashgate::ConfigReloader reloader(
+      loop, config_path,
+      [&gateway, &admin](hashgate::conf::Config next) {
+        const std::string token = next.admin.token;
+        std::vector<std::string> notes;
+        gateway.reload(std::move(next), notes);
+        if (admin) admin->set_token(token);
+      },
+      [&gateway](const std::string& why) { gateway.reload_failed(why); });
+  Runtime rt{&gateway, &reloader, {}, {}, {}, {}};
   loop->data = &rt;
   for (uv_signal_t* s : {&rt.term, &rt.intr, &rt.hup}) {
     uv_signal_init(loop, s);
@@ -283,24 +244,42 @@ int main(int argc, char** argv) {
   // SIGHUP: reload. A bad config is refused and the running one stays.
   uv_signal_start(
       &rt.hup,
-      [](uv_signal_t* s, int) { reload_config(static_cast<Runtime*>(s->loop->data), "SIGHUP"); }, SIGHUP);
+      [](uv_signal_t* s, int) { static_cast<Runtime*>(s->loop->data)->reloader->request("SIGHUP", false); }, SIGHUP);
   uv_timer_init(loop, &rt.watch);
   uv_unref(reinterpret_cast<uv_handle_t*>(&rt.watch));
   if (watch_seconds > 0) {
     const auto ms = uint64_t(watch_seconds * 1000);
     uv_timer_start(
         &rt.watch,
-        [](uv_timer_t* t) {
-          auto* rt = static_cast<Runtime*>(t->loop->data);
-          FileStamp now = stamp(rt->config_path);
-          if (now.ok && !(now == rt->seen)) reload_config(rt, "file changed");
-        },
+        [](uv_timer_t* t) { static_cast<Runtime*>(t->loop->data)->reloader->request("file changed", true); },
         ms, ms);
+  }
+
+  std::string error;
+  if (gateway.start(error) != 0) {
+    hashgate::log::error("start_failed").kv("error", error);
+    gateway.stop("start failed");
+    uv_run(loop, UV_RUN_DEFAULT);
+    return 1;
+  }
+
+  if (cfg.admin.bind) {
+    admin = std::make_unique<hashgate::AdminServer>(
+        gateway.snapshots(), cfg.admin, [&gateway](hashgate::AdminCommand c) { gateway.post_command(std::move(c)); });
+    if (!admin->start(error)) {
+      hashgate::log::error("start_failed").kv("error", error);
+      gateway.stop("start failed");
+      uv_run(loop, UV_RUN_DEFAULT);
+      return 1;
+    }
+    hashgate::log::info("admin_listening").kv("bind", cfg.admin.bind->to_string()).kv("port", admin->port())
+        .kv("changes", cfg.admin.token.empty() ? "disabled (no admin.token)" : "bearer token");
   }
 
   uv_run(loop, UV_RUN_DEFAULT);
   for (uv_signal_t* s : {&rt.term, &rt.intr, &rt.hup}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&rt.watch), nullptr);
+  reloader.close();
   uv_run(loop, UV_RUN_DEFAULT);
   if (admin) admin->stop();
   uv_loop_close(loop);

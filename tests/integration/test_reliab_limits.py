@@ -214,10 +214,72 @@ def try_hello(port):
         return None
 
 
+def test_sighup_fifo(hashgate):
+    """SIGHUP with the config path a FIFO nobody writes: the loop never
+    blocks (a new miner is answered, /healthz answers), the reload is
+    reported failed after 5 s (config_reload_failed, counted), and applies
+    once the FIFO is written."""
+    d = tempfile.mkdtemp(prefix="hashgate-fifo-")
+    a, a_port, _ = start_pool(d, "a")
+    cfg = config([("main", a_port)], admin={"bind": "127.0.0.1:0"})
+    gw = None
+    path = os.path.join(d, "hashgate.yaml")
+    writer = None
+    try:
+        gw, port, admin = start_hashgate(hashgate, d, cfg)
+        text = open(path).read()
+        os.remove(path)
+        os.mkfifo(path)
+        t_hup = time.monotonic()
+        gw.p.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        s, f = stratum_hello(port, "during.rig")  # the loop answers while the read is blocked
+        f.close()
+        s.close()
+        health = healthz(admin)
+        failed = wait_for(lambda: events(gw.err_lines, "config_reload_failed"), "no config_reload_failed", timeout=20)
+        stalled_after = time.monotonic() - t_hup
+        check(not events(gw.err_lines, "config_reloaded"), "reloaded before the FIFO was written")
+        s, f = stratum_hello(port, "stalled.rig")
+        f.close()
+        s.close()
+        # Written now: the blocked read completes and applies (log level changed).
+        cfg2 = dict(cfg)
+        cfg2["logging"] = {"level": "debug", "format": "json"}
+        def write():
+            with open(path, "w") as f:
+                f.write(to_yaml(cfg2) + "\n")
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        wait_for(lambda: events(gw.err_lines, "config_reloaded"), "the FIFO's config was never applied")
+        time.sleep(1.2)
+        reloads_failed = metric(admin, "hashgate_config_reloads_total", 'result="failed"')
+        reloads_ok = metric(admin, "hashgate_config_reloads_total", 'result="ok"')
+        os.remove(path)
+        with open(path, "w") as f:
+            f.write(text)
+        check(gw.stop() == 0, "hashgate did not exit cleanly")
+    finally:
+        if os.path.exists(path) and not os.path.isfile(path):
+            try:  # never leave a blocked reader behind
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                os.close(fd)
+            except OSError:
+                pass
+        stop_all(gw, a)
+    check(health == 200, "/healthz %s while the config read was blocked" % health)
+    check("has taken more than" in failed[0].get("error", ""), "the failure does not say why: %s" % failed[0])
+    check(stalled_after >= 4.5, "reported failed after %.1f s, before the stall limit" % stalled_after)
+    check(reloads_failed == 1 and reloads_ok == 1, "reloads counted failed=%s ok=%s" % (reloads_failed, reloads_ok))
+    print("SIGHUP on a FIFO: loop answered miners and /healthz; failed after %.1f s; applied once written" %
+          stalled_after)
+
+
 TESTS = {
     "notify_flood": test_notify_flood,
     "nat_burst": test_nat_burst,
     "fd_limit": test_fd_limit,
+    "sighup_fifo": test_sighup_fifo,
 }
 
 if __name__ == "__main__":
