@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cctype>
 #include <cstring>
 
 namespace hashgate {
@@ -32,33 +33,78 @@ std::string_view trim(std::string_view v) {
   return v;
 }
 
-// Parses a complete request head; false when it is not HTTP/1.x.
+void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK); }
+
+}  // namespace
+
+namespace {
+
+// RFC 9110 token characters (methods, header names).
+bool is_tchar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+bool is_token(std::string_view v) { return !v.empty() && std::all_of(v.begin(), v.end(), is_tchar); }
+// Bytes a request target may hold: visible ASCII (no space, no control, no DEL).
+bool is_target(std::string_view v) {
+  return std::all_of(v.begin(), v.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+// A field value: no control characters but tab (a bare CR or a NUL is refused, RFC 9112 5.5).
+bool is_field_value(std::string_view v) {
+  return std::all_of(v.begin(), v.end(), [](char c) { return c == '\t' || (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f); });
+}
+
+// Parses a complete request head (through its blank line); false when it
+// is not an HTTP/1.x request.
 bool parse_head(std::string_view head, HttpRequest& r) {
   size_t eol = head.find('\n');
-  std::string_view line = trim(head.substr(0, eol));
+  std::string_view line = head.substr(0, eol);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
   if (sp1 == std::string_view::npos || sp2 == sp1 || line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) return false;
-  r.method.assign(line.substr(0, sp1));
-  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (target.empty() || target.front() != '/') return false;
+  const std::string_view method = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (!is_token(method) || target.empty() || target.front() != '/' || !is_target(target)) return false;
+  r.method.assign(method);
   size_t q = target.find('?');
   r.path.assign(target.substr(0, q));
   if (q != std::string_view::npos) r.query.assign(target.substr(q + 1));
   while (eol != std::string_view::npos) {
     size_t next = head.find('\n', eol + 1);
-    std::string_view h = trim(head.substr(eol + 1, next == std::string_view::npos ? std::string_view::npos : next - eol - 1));
+    std::string_view h = head.substr(eol + 1, next == std::string_view::npos ? std::string_view::npos : next - eol - 1);
+    if (!h.empty() && h.back() == '\r') h.remove_suffix(1);
     eol = next;
     if (h.empty()) break;
     size_t colon = h.find(':');
     if (colon == std::string_view::npos) return false;
-    r.headers.emplace_back(std::string(trim(h.substr(0, colon))), std::string(trim(h.substr(colon + 1))));
+    // No space before the colon (RFC 9112 5.1: a request smuggling vector).
+    const std::string_view name = h.substr(0, colon), value = trim(h.substr(colon + 1));
+    if (!is_token(name) || !is_field_value(value)) return false;
+    r.headers.emplace_back(std::string(name), std::string(value));
   }
   return true;
 }
 
-void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK); }
-
 }  // namespace
+
+HttpHead http_read_head(std::string_view in, size_t max_head_bytes, HttpRequest& req) {
+  HttpHead h;
+  size_t end = in.find("\r\n\r\n"), sep = 4;
+  if (size_t lf = in.find("\n\n"); lf < end) end = lf, sep = 2;
+  if (end == std::string_view::npos) {
+    h.status = in.size() > max_head_bytes ? HttpHead::Status::kTooLarge : HttpHead::Status::kNeedMore;
+    return h;
+  }
+  if (end + sep > max_head_bytes) {
+    h.status = HttpHead::Status::kTooLarge;
+    return h;
+  }
+  if (!parse_head(in.substr(0, end + sep), req)) {
+    h.status = HttpHead::Status::kBad;
+    return h;
+  }
+  h.status = HttpHead::Status::kDone;
+  h.length = end + sep;
+  return h;
+}
 
 const std::string* HttpRequest::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
@@ -277,16 +323,17 @@ void HttpServer::read_conn(Conn& c, double now) {
     if (c.in.size() > o_.max_header_bytes) break;
   }
   if (c.head_done) return;
-  size_t end = c.in.find("\r\n\r\n");
-  if (end == std::string::npos) end = c.in.find("\n\n");
   HttpRequest req;
+  const HttpHead head = http_read_head(c.in, o_.max_header_bytes, req);
+  if (head.status == HttpHead::Status::kNeedMore) return;  // more to come (before the deadline)
   req.peer = c.peer;
-  if (end == std::string::npos) {
-    if (c.in.size() <= o_.max_header_bytes) return;  // more to come (before the deadline)
+  if (head.status == HttpHead::Status::kTooLarge) {
+    req = HttpRequest{};
     req.method = "GET";
     return answer(c, http_serialize(req, {431, "text/plain", "request head too large\n", ""}), now);
   }
-  if (!parse_head(std::string_view(c.in).substr(0, end + 2), req)) {
+  if (head.status == HttpHead::Status::kBad) {
+    req = HttpRequest{};
     req.method = "GET";
     return answer(c, http_serialize(req, {400, "text/plain", "not an HTTP/1.x request\n", ""}), now);
   }

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -43,6 +44,19 @@ struct HttpResponse {
   std::string body;
   std::string extra_headers;  // whole lines, each ending in \r\n
 };
+
+// A request head read from the start of a connection's bytes (sans-I/O: the
+// fuzz target tests/fuzz/fuzz_http_head.cc drives it). kDone: `length` bytes
+// (through the blank line, at most max_head_bytes) were parsed into the
+// request; kNeedMore: no blank line yet and no more than max_head_bytes;
+// kTooLarge: none within max_head_bytes; kBad: not an HTTP/1.x request
+// (request line, token method and header names, a target of visible ASCII
+// starting with '/', no control character but tab in a header value).
+struct HttpHead {
+  enum class Status { kNeedMore, kDone, kTooLarge, kBad } status = Status::kNeedMore;
+  size_t length = 0;
+};
+HttpHead http_read_head(std::string_view in, size_t max_head_bytes, HttpRequest& req);
 
 // The wire form; a HEAD request's answer has the headers only.
 std::string http_serialize(const HttpRequest& req, const HttpResponse& r);
