@@ -5,6 +5,7 @@ under load, SIGTERM drain under load, and the dashboard in headless
 Chromium."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -310,7 +311,7 @@ def test_dashboard_in_chromium(hashgate):
     path = os.path.join(d, "hashgate.yaml")
     write_config(path, [{"name": "primary", "url": "stratum+tcp://127.0.0.1:%d" % a_port, "user": "gw"},
                         {"name": "backup", "url": "stratum+tcp://127.0.0.1:%d" % b_port, "user": "gw",
-                         "priority": 1}])
+                         "priority": 1}], {"economics": {"price": {"fixed": 80, "currency": "USD"}}})
     gw, port, admin = start_gateway(hashgate, path)
     shot = os.path.join(os.getcwd(), "dashboard.png")
     try:
@@ -326,6 +327,8 @@ def test_dashboard_in_chromium(hashgate):
         sh = subprocess.run(base + ["--screenshot=" + shot, url], capture_output=True, text=True, timeout=90)
         check(sh.returncode == 0, "chromium --screenshot failed: %s" % sh.stderr[-800:])
         api = json.loads(http(admin, "/api/v1/workers")[1])
+        api_status = json.loads(http(admin, "/api/v1/status")[1])
+        api_pools = json.loads(http(admin, "/api/v1/pools")[1])
         finish(p, "sim_miner")
         check(gw.stop() == 0, "hashgate did not exit 0")
     finally:
@@ -343,6 +346,28 @@ def test_dashboard_in_chromium(hashgate):
         row = html[html.index('data-worker="%s"' % w["name"]):]
         check(row[:row.index(">")].find('data-profile="default"') >= 0,
               "worker %s's row does not show its profile" % w["name"])
+    # Expected earnings (issue 23): the farm in the header, each pool and
+    # worker in its row, as the API gives them (the page and the API were
+    # read moments apart, while hashrates move: the same order of size).
+    def attr(tag_start, name):
+        tag = html[tag_start:html.index(">", tag_start)]
+        key = ' data-%s="' % name
+        check(key in tag, "no data-%s in %s" % (name, tag[:120]))
+        return float(tag.split(key)[1].split('"')[0])
+
+    def near(shown, api_value, what):
+        check(api_value > 0 and 0.5 <= shown / api_value <= 2,
+              "%s: the dashboard shows %s coins a day, the API %s" % (what, shown, api_value))
+    near(attr(html.index("<body"), "farm-coins"), api_status["economics"]["farm"]["coins_per_day_credited"], "farm")
+    check(re.search(r'id="earnings">[0-9.e+-]+ coins · [0-9.]+ USD a day<', html),
+          "the header does not show the farm's coins and money a day")
+    primary = [x for x in api_pools["pools"] if x["name"] == "primary"][0]
+    near(attr(html.index('data-pool="primary"'), "coins"), primary["economics"]["coins_per_day_credited"], "pool primary")
+    earning = [w for w in api["workers"] if w["economics"]["coins_per_day_accepted"] > 0]
+    check(len(earning) >= 6, "only %d workers earn in the API" % len(earning))
+    for w in earning:
+        near(attr(html.index('data-worker="%s"' % w["name"]), "coins"), w["economics"]["coins_per_day_accepted"],
+             "worker " + w["name"])
     # A misbehaving miner (rejects) is listed first. Four misbehave, and their
     # order among themselves moves with each accepted share between the
     # page's load and the API's answer: the first must be one of them.
