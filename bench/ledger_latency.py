@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "support"))
 from pg_cluster import PgCluster  # noqa: E402
-from share_latency import pct, run  # noqa: E402
+from share_latency import emit, pct, run  # noqa: E402
 
 
 def start(hashgate, d, backend, ledger):
@@ -106,10 +106,7 @@ def main():
         ratios = sorted(x / y for x, y in zip(per_round[b], per_round["off"]))
         res["p99_ratio_%s_to_off_median_of_rounds" % b] = ratios[len(ratios) // 2] if len(ratios) % 2 else \
             (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
-    print(json.dumps(res, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f)
+    emit(res, args.json)
 
 
 if __name__ == "__main__":

@@ -128,9 +128,14 @@ def main():
            "hashed_shares": hashed, "baseline_unhashed": base,
            "p99_added_by_hashing_ms": hashed["p99_ms"] - base["p99_ms"],
            "hashing": {k: hashing.get(k) for k in ("path", "lanes", "threads", "sha")} if hashing else None}
+    emit(res, args.json)
+
+
+def emit(res, path):
+    """Prints the result, and writes it to `path` as JSON when given."""
     print(json.dumps(res, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
+    if path:
+        with open(path, "w") as f:
             json.dump(res, f)
 
 

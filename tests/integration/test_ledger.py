@@ -77,14 +77,22 @@ def wait_ledger(db, want, what):
         time.sleep(0.2)
 
 
-def test_sqlite_sigkill_restart(hashgate):
-    d = tempfile.mkdtemp(prefix="hashgate-ledger-")
+def sqlite_gateway(hashgate, prefix, instance, pool_names=("main",)):
+    """Mock pools of equal priority and a hashgate with an SQLite ledger
+    (flush every second) in a new temporary directory: (directory, ledger
+    file, config path, [(pool, port, report)], (hashgate, port, admin port))."""
+    d = tempfile.mkdtemp(prefix=prefix)
     db = os.path.join(d, "ledger.db")
-    pool, pool_port, pool_report = start_pool(d, "main")
+    pools = [start_pool(d, name) for name in pool_names]
     path = os.path.join(d, "hashgate.yaml")
-    write_config(path, [{"name": "main", "url": "stratum+tcp://127.0.0.1:%d" % pool_port, "user": "gw"}],
-                 {"ledger": {"backend": "sqlite", "path": db, "flush_seconds": 1, "instance": "gw-a"}})
-    gw, port, admin = start_gateway(hashgate, path)
+    write_config(path, [{"name": name, "url": "stratum+tcp://127.0.0.1:%d" % p[1], "user": "gw"}
+                        for name, p in zip(pool_names, pools)],
+                 {"ledger": {"backend": "sqlite", "path": db, "flush_seconds": 1, "instance": instance}})
+    return d, db, path, pools, start_gateway(hashgate, path)
+
+
+def test_sqlite_sigkill_restart(hashgate):
+    d, db, path, [(pool, _, pool_report)], (gw, port, admin) = sqlite_gateway(hashgate, "hashgate-ledger-", "gw-a")
     try:
         r1 = os.path.join(d, "m1.json")
         p = miners(port, r1, "--count", "6", "--shares", "8", "--misbehave", "duplicate:2",
@@ -301,13 +309,7 @@ def test_history_api(hashgate):
     (SQLite): the numbers equal what the miners and the mock pool counted,
     JSON and CSV alike, read while the writer writes and again after a
     restart; bad parameters get a 400 naming them."""
-    d = tempfile.mkdtemp(prefix="hashgate-history-")
-    db = os.path.join(d, "ledger.db")
-    pool, pool_port, pool_report = start_pool(d, "main")
-    path = os.path.join(d, "hashgate.yaml")
-    write_config(path, [{"name": "main", "url": "stratum+tcp://127.0.0.1:%d" % pool_port, "user": "gw"}],
-                 {"ledger": {"backend": "sqlite", "path": db, "flush_seconds": 1, "instance": "gw-h"}})
-    gw, port, admin = start_gateway(hashgate, path)
+    d, db, path, [(pool, _, pool_report)], (gw, port, admin) = sqlite_gateway(hashgate, "hashgate-history-", "gw-h")
     t_start = int(time.time())
     reads, during = [], []
     try:
@@ -404,16 +406,9 @@ def test_dashboard_history(hashgate):
     clicked (before and after the restart), kept through a page reload."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     check(chromium is not None, "chromium is not installed (scripts/deps.sh --test installs it)")
-    d = tempfile.mkdtemp(prefix="hashgate-dash-history-")
-    db = os.path.join(d, "ledger.db")
-    a, a_port, _ = start_pool(d, "east")
-    b, b_port, _ = start_pool(d, "west")
-    path = os.path.join(d, "hashgate.yaml")
     # Equal priority: the two pools share the miners, so each has a series.
-    write_config(path, [{"name": "east", "url": "stratum+tcp://127.0.0.1:%d" % a_port, "user": "gw"},
-                        {"name": "west", "url": "stratum+tcp://127.0.0.1:%d" % b_port, "user": "gw"}],
-                 {"ledger": {"backend": "sqlite", "path": db, "flush_seconds": 1, "instance": "gw-d"}})
-    gw, port, admin = start_gateway(hashgate, path)
+    d, db, path, [(a, _, _), (b, _, _)], (gw, port, admin) = sqlite_gateway(
+        hashgate, "hashgate-dash-history-", "gw-d", ("east", "west"))
     shot = os.path.join(os.getcwd(), "dashboard-history.png")
     browser = None
     try:
