@@ -53,7 +53,7 @@ const ranges=document.getElementById("ledger-ranges");
 for(const r in RANGES){const b=document.createElement("button");b.dataset.range=r;b.textContent=RANGES[r].label;
   b.onclick=()=>{state.range=r;writeFragment();draw()};ranges.appendChild(b)}
 async function get(path){const r=await fetch(path,{cache:"no-store"});const body=await r.json();
-  if(!r.ok)throw new Error(body.error||("HTTP "+r.status));return body}
+  if(!r.ok){const e=new Error(body.error||("HTTP "+r.status));e.status=r.status;throw e}return body}
 // One chart: series of [t, value] over [from, to), a time axis with labels
 // at whole steps, and the largest value on the y axis.
 function chart(svg,series,from,to,range,fmt){
@@ -124,15 +124,20 @@ async function draw(){
     const pools=(await get("/api/v1/pools")).pools.map(p=>p.name);
     await Promise.all([drawFarm(w,pools),drawWorker(w),drawReconciliation()]);
     document.getElementById("ledger-err").textContent="";root.dataset.loaded="1";
-  }catch(e){document.getElementById("ledger-err").textContent="history: "+e.message}
+  }catch(e){
+    // No ledger configured: say so once, in place of the charts, and stop asking.
+    if(e.status===404){clearInterval(timer);root.innerHTML='<h2>History</h2><p id="ledger-off" style="margin:0 20px">'+
+      'History and reconciliation need the share ledger (<code>ledger.backend</code>: sqlite or postgres).</p>';
+      root.dataset.loaded="off";return}
+    document.getElementById("ledger-err").textContent="history: "+e.message}
   finally{drawing=false}
 }
 document.querySelector("#workers tbody").addEventListener("click",e=>{
-  const tr=e.target.closest("tr[data-worker]");if(!tr)return;
+  const tr=e.target.closest("tr[data-worker]");if(!tr||root.dataset.loaded==="off")return;
   state.worker=tr.dataset.worker;writeFragment();root.dataset.loaded="";drawWorker(window_()).then(
     ()=>{root.dataset.loaded="1"},err=>{document.getElementById("ledger-err").textContent="history: "+err.message})});
 window.addEventListener("hashchange",()=>{readFragment();draw()});
-readFragment();draw();setInterval(draw,30000);
+const timer=setInterval(draw,30000);readFragment();draw();
 })();
 )JS";
 
