@@ -752,19 +752,32 @@ static void load_economics(const Reader& r, const YAML::Node& e, Config& c) {
     if (!g.IsSequence()) r.fail(g, "economics.groups", "must be a list of {name, workers, watts}");
     for (size_t i = 0; i < g.size(); ++i) {
       const std::string path = "economics.groups[" + std::to_string(i) + "]";
-      r.only_keys(g[i], path, {"name", "workers", "watts"});
-      if (!g[i]["name"] || !g[i]["workers"] || !g[i]["watts"]) r.fail(g[i], path, "needs name, workers and watts");
+      r.only_keys(g[i], path, {"name", "workers", "cidrs", "profiles", "watts"});
+      if (!g[i]["name"] || !g[i]["watts"] || !(g[i]["workers"] || g[i]["cidrs"] || g[i]["profiles"]))
+        r.fail(g[i], path, "needs name, watts and workers, cidrs or profiles");
       MinerGroup mg;
       mg.name = r.str(g[i]["name"], path + ".name");
       for (const MinerGroup& o : ec.groups)
         if (o.name == mg.name) r.fail(g[i]["name"], path + ".name", "duplicate group name '" + mg.name + "'");
-      const YAML::Node& ws = g[i]["workers"];
-      if (!ws.IsSequence() || ws.size() == 0) r.fail(ws, path + ".workers", "must be a non-empty list of worker patterns");
-      for (size_t k = 0; k < ws.size(); ++k) {
-        std::string pat = r.str(ws[k], path + ".workers[" + std::to_string(k) + "]");
-        if (pat.empty()) r.fail(ws[k], path + ".workers[" + std::to_string(k) + "]", "must not be empty");
-        mg.workers.push_back(std::move(pat));
-      }
+      // Each list given must be non-empty, of non-empty strings.
+      auto list = [&](const char* key, const char* what, std::vector<std::string>& out) {
+        const YAML::Node& ws = g[i][key];
+        if (!ws) return;
+        const std::string at = path + "." + key;
+        if (!ws.IsSequence() || ws.size() == 0) r.fail(ws, at, std::string("must be a non-empty list of ") + what);
+        for (size_t k = 0; k < ws.size(); ++k) {
+          std::string v = r.str(ws[k], at + "[" + std::to_string(k) + "]");
+          if (v.empty()) r.fail(ws[k], at + "[" + std::to_string(k) + "]", "must not be empty");
+          out.push_back(std::move(v));
+        }
+      };
+      list("workers", "worker patterns", mg.workers);
+      list("cidrs", "addresses or CIDRs", mg.cidrs);
+      list("profiles", "firmware profile names", mg.profiles);
+      for (size_t k = 0; k < mg.cidrs.size(); ++k)
+        if (!valid_cidr(mg.cidrs[k]))
+          r.fail(g[i]["cidrs"][k], path + ".cidrs[" + std::to_string(k) + "]",
+                 "must be an address or CIDR like 10.0.0.0/8 or fd00::/8, got '" + mg.cidrs[k] + "'");
       r.positive(g[i], path, "watts", mg.watts);
       ec.groups.push_back(std::move(mg));
     }

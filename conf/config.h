@@ -322,11 +322,14 @@ struct Power {
   double utc_offset_hours = 0;
 };
 
-// Miners counted together for the farm-wide power view: workers whose name
-// matches any pattern ('*' and '?'), drawing `watts` in all.
+// Miners counted together for the farm-wide power view, drawing `watts` in
+// all: workers whose name matches any pattern ('*' and '?'), whose last
+// session came from any of the CIDRs, or got any of the firmware profiles.
 struct MinerGroup {
   std::string name;
   std::vector<std::string> workers;
+  std::vector<std::string> cidrs;
+  std::vector<std::string> profiles;
   double watts = 0;
 };
 

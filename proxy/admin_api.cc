@@ -222,6 +222,7 @@ std::string workers_json(const Snapshot& s, size_t limit) {
     kv(o, "sessions", x.sessions);
     kv(o, "agent", x.agent);
     kv(o, "profile", x.profile);
+    kv(o, "address", x.address ? x.address->to_string() : std::string());
     kv(o, "hashrate", x.hashrate);
     kv(o, "accepted", x.accepted);
     kv(o, "rejected", x.rejected);

@@ -26,6 +26,18 @@ Valuation value_job(Algorithm algo, const Job& job) {
   return v;
 }
 
+bool miner_group_matches(const conf::MinerGroup& g, std::string_view worker, std::string_view profile,
+                         const std::optional<Address>& address) {
+  for (const std::string& p : g.workers)
+    if (glob_match(p, worker)) return true;
+  for (const std::string& p : g.profiles)
+    if (p == profile) return true;
+  if (address)
+    for (const std::string& c : g.cidrs)
+      if (auto cidr = Cidr::parse(c); cidr && cidr->contains(*address)) return true;
+  return false;
+}
+
 double coins_per_day(double difficulty_per_second, const Valuation& v) {
   if (!v.valid()) return 0;
   return difficulty_per_second * 86400.0 / v.network_difficulty * (double(v.block_value) / 1e8);

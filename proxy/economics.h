@@ -12,10 +12,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "conf/config.h"
 #include "hashing/target.h"
 #include "protocol/firmware_profile.h"  // glob_match, for economics.groups
+#include "proxy/guard.h"                // Cidr, for economics.groups
 
 namespace hashgate {
 
@@ -39,6 +41,12 @@ double network_difficulty(Algorithm algo, uint32_t nbits);
 
 // Coins a day for `difficulty_per_second` of shares; 0 when `v` is not valid.
 double coins_per_day(double difficulty_per_second, const Valuation& v);
+
+// Whether a worker belongs to a miner group: its name matches one of the
+// group's patterns, its last session's address is in one of its CIDRs, or
+// its firmware profile is one of its profiles.
+bool miner_group_matches(const conf::MinerGroup& g, std::string_view worker, std::string_view profile,
+                         const std::optional<Address>& address);
 
 // The price of a kWh at a Unix time (the first tariff band containing the
 // local hour, else price_per_kwh); nullopt when no power price is set.

@@ -144,7 +144,7 @@ void body(std::string& o, const Snapshot& s, const EconomicsSnapshot& e) {
       double hs = 0;
       uint64_t n = 0;
       for (const WorkerSnapshot& w : all)
-        if (std::any_of(g.workers.begin(), g.workers.end(), [&](const std::string& p) { return glob_match(p, w.name); })) {
+        if (miner_group_matches(g, w.name, w.profile, w.address)) {
           hs += w.hashrate;
           ++n;
         }

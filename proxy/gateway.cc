@@ -862,6 +862,8 @@ void Gateway::authorize_miner(Miner* m, const RpcId& id, const std::string& user
     apply_profile(m);  // the worker is known now: its safe variant if it was caught before
     WorkerStats& st = accounts_.join(m->worker_ids.back(), m->session->agent());
     if (const FirmwareProfile* p = m->session->profile()) st.profile = uint16_t(profiles_->index(p));
+    st.address = m->addr;  // economics groups by CIDR
+    st.has_address = true;
   }
 }
 

@@ -9,8 +9,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "proxy/guard.h"
 
 namespace hashgate {
 
@@ -109,6 +112,8 @@ struct WorkerStats : WorkerCounters {
   static constexpr uint16_t kNone = 0xffff;
   uint16_t agent = kNone;
   uint16_t profile = kNone;
+  bool has_address = false;
+  Address address;  // its last session's (a PROXY header's, behind a balancer): economics groups by CIDR
 };
 
 // Workers in the order hashgate first saw them, in chunks of rows. The loop
@@ -138,6 +143,7 @@ struct WorkerSnapshot : WorkerCounters {
   double hashrate = 0;
   double credited_hashrate = 0;  // from pool-accepted difficulty
   double reject_ratio = 0;
+  std::optional<Address> address;  // its last session's
 };
 
 struct BanSnapshot {
@@ -228,6 +234,7 @@ struct Snapshot {
     w.name = worker_table.name(i);
     if (agents && st.agent < agents->size()) w.agent = (*agents)[st.agent];
     if (st.profile < profile_names.size()) w.profile = profile_names[st.profile];
+    if (st.has_address) w.address = st.address;
     w.sessions = st.sessions;
     w.hashrate = st.rate.per_second(published_loop) * hashes_per_difficulty;
     w.credited_hashrate = st.credited_rate.per_second(published_loop) * hashes_per_difficulty;

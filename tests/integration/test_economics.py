@@ -308,10 +308,53 @@ def test_guard_board_emulator(hashgate):
           flush=True)
 
 
+def test_groups_by_cidr(hashgate):
+    """Miner groups for power (issue 23) by CIDR, by firmware profile and by
+    worker pattern: two miners from 127.0.0.1 and three from 127.0.0.2; each
+    group counts exactly its workers, with their summed hashrate."""
+    admin = free_port()
+    diff = 1e-6
+    groups = [{"name": "rack-a", "cidrs": ["127.0.0.1/32"], "watts": 500},
+              {"name": "rack-b", "cidrs": ["127.0.0.2/31", "127.0.0.9/32"], "watts": 1000},
+              {"name": "by-name", "workers": ["rigb.*"], "watts": 10},
+              {"name": "by-profile", "profiles": ["default"], "watts": 20},
+              {"name": "nobody", "cidrs": ["10.0.0.0/8", "fd00::/8"], "watts": 30}]
+    cfg = {"vardiff": {"initial": diff, "min": diff, "max": diff, "target_share_seconds": 10},
+           "admin": {"bind": "127.0.0.1:%d" % admin}, "economics": {"groups": groups}}
+    s = Scenario(hashgate, algorithm="sha256d", pool_args=["--difficulty", str(diff)], config=cfg)
+    try:
+        s.miners(2, 3, "--worker-prefix", "riga.")
+        s.miners(3, 3, "--worker-prefix", "rigb.", "--source-ips", "127.0.0.2")
+        time.sleep(1.2)  # one more snapshot
+        workers = api(admin, "workers")["workers"]
+        got = {g["name"]: g for g in api(admin, "economics")["groups"]}
+    except Exception:
+        s.abort()
+        raise
+    s.finish()
+    by_addr = {}
+    for w in workers:
+        by_addr.setdefault(w["address"], []).append(w)
+    check(sorted(by_addr) == ["127.0.0.1", "127.0.0.2"] and len(by_addr["127.0.0.1"]) == 2 and
+          len(by_addr["127.0.0.2"]) == 3, "worker addresses: %s" % [(w["name"], w["address"]) for w in workers])
+    for name, members in (("rack-a", by_addr["127.0.0.1"]), ("rack-b", by_addr["127.0.0.2"]),
+                          ("by-name", [w for w in workers if w["name"].startswith("rigb.")]), ("by-profile", workers),
+                          ("nobody", [])):
+        g = got[name]
+        hs = sum(w["hashrate"] for w in members)
+        check(g["workers"] == len(members), "group %s counts %s workers, expected %d" % (name, g["workers"], len(members)))
+        check(abs(g["hashrate"] - hs) <= 1e-6 * max(1.0, hs), "group %s hashrate %s, its workers' %s" % (name, g["hashrate"], hs))
+    check(got["rack-b"]["hashrate"] > 0 and got["rack-a"]["hashrate"] > 0, "groups without hashrate: %s" % got)
+    print("  groups: rack-a (127.0.0.1/32) %d workers, rack-b (127.0.0.2/31 + 127.0.0.9/32) %d, by name %d, "
+          "by profile %d, nobody %d" % tuple(got[n]["workers"] for n in ("rack-a", "rack-b", "by-name", "by-profile",
+                                                                        "nobody")), flush=True)
+
+
 if __name__ == "__main__":
     if "--emulator" in sys.argv:
         i = sys.argv.index("--emulator")
         test_hw.EMU = sys.argv[i + 1]
         del sys.argv[i:i + 2]
     run({"earnings_scrypt": test_earnings_scrypt, "earnings_sha256d_no_price": test_earnings_sha256d_no_price,
-         "price_endpoint": test_price_endpoint, "guard_board_emulator": test_guard_board_emulator})
+         "price_endpoint": test_price_endpoint, "guard_board_emulator": test_guard_board_emulator,
+         "groups_by_cidr": test_groups_by_cidr})

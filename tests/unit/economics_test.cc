@@ -256,6 +256,36 @@ hardware:
         "t.yaml:7: economics.powr: unknown key (expected one of: price, power, groups, boards, guard)");
   CHECK(err("economics:\n  groups: [{name: g, workers: [], watts: 10}]\n") ==
         "t.yaml:7: economics.groups[0].workers: must be a non-empty list of worker patterns");
+  // Groups by CIDR and by firmware profile.
+  CHECK(err("economics:\n  groups: [{name: g, watts: 10}]\n") ==
+        "t.yaml:7: economics.groups[0]: needs name, watts and workers, cidrs or profiles");
+  CHECK(err("economics:\n  groups:\n    - name: g\n      watts: 10\n      cidrs: [10.0.0.0/8, 10.1.2/24]\n") ==
+        "t.yaml:10: economics.groups[0].cidrs[1]: must be an address or CIDR like 10.0.0.0/8 or fd00::/8, got '10.1.2/24'");
+  CHECK(err("economics:\n  groups: [{name: g, watts: 10, profiles: []}]\n") ==
+        "t.yaml:7: economics.groups[0].profiles: must be a non-empty list of firmware profile names");
+  conf::Config g = conf::load_string(base + "economics:\n  groups: [{name: r, cidrs: [10.2.0.0/16, \"fd00::/8\"], profiles: [antminer], watts: 5}]\n",
+                                     "t.yaml");
+  REQUIRE(g.economics.groups.size() == 1);
+  CHECK(g.economics.groups[0].cidrs == std::vector<std::string>{"10.2.0.0/16", "fd00::/8"});
+  CHECK(g.economics.groups[0].profiles == std::vector<std::string>{"antminer"});
+  CHECK(g.economics.groups[0].workers.empty());
+}
+
+TEST_CASE("economics: miner groups match by worker pattern, CIDR (the last session's address) or profile") {
+  conf::MinerGroup g;
+  g.workers = {"rack1.*"};
+  g.cidrs = {"10.2.0.0/16", "fd00::/8", "192.0.2.7"};
+  g.profiles = {"antminer"};
+  const auto a = [](const char* t) { return std::optional<Address>(*Address::parse(t)); };
+  CHECK(miner_group_matches(g, "rack1.a", "default", std::nullopt));
+  CHECK(miner_group_matches(g, "x", "default", a("10.2.200.1")));
+  CHECK(miner_group_matches(g, "x", "default", a("fd12::1")));
+  CHECK(miner_group_matches(g, "x", "default", a("192.0.2.7")));
+  CHECK(miner_group_matches(g, "x", "antminer", std::nullopt));
+  CHECK_FALSE(miner_group_matches(g, "x", "default", a("10.3.0.1")));
+  CHECK_FALSE(miner_group_matches(g, "x", "default", a("192.0.2.8")));
+  CHECK_FALSE(miner_group_matches(g, "x", "default", a("fe80::1")));
+  CHECK_FALSE(miner_group_matches(g, "rack2.a", "antminer-s9", std::nullopt));  // profiles match whole names
 }
 
 TEST_CASE("economics config: price paths") {
