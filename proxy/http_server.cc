@@ -41,7 +41,8 @@ namespace {
 
 // RFC 9110 token characters (methods, header names).
 bool is_tchar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+  // strchr finds the terminator for '\0': a NUL must not pass as a token character.
+  return std::isalnum(static_cast<unsigned char>(c)) || (c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
 }
 bool is_token(std::string_view v) { return !v.empty() && std::all_of(v.begin(), v.end(), is_tchar); }
 // Bytes a request target may hold: visible ASCII (no space, no control, no DEL).
