@@ -188,8 +188,103 @@ def test_fast_miners_settle(hashgate):
     flood_case(hashgate, True)
 
 
+def settle_case(d, label, factor, hashrate, target, duration):
+    """One miner hashing at a fixed rate (sim_miner --hashrate) behind a
+    hashgate whose vardiff.initial is `factor` times the difficulty that
+    rate needs for one share per `target` seconds; the pool's difficulty
+    (1) is no ceiling. Returns (ideal, the miner's report, the gateway)."""
+    ideal = hashrate * target / 2.0 ** 32  # sha256d: difficulty 1 is 2^32 hashes
+    pool, pool_port = start_pool(os.path.join(d, "pool-%s.json" % label),
+                                 ["--difficulty", "1", "--job-interval", "30"])
+    gw = None
+    try:
+        gw, port, _ = start_gateway(d, pool_port, {
+            "vardiff": {"initial": ideal * factor, "min": 1e-12, "max": 1, "target_share_seconds": target},
+            "bans": {"allowlist": ["127.0.0.1/32"]}})
+        p, rep = miners(d, port, label, 1, ["--hashrate", str(hashrate)], duration)
+        return ideal, p, rep, gw, pool
+    except Exception:
+        for x in (gw, pool):
+            if x:
+                x.stop(timeout=10)
+        raise
+
+
+def weighted_mean(changes, a, b):
+    total = 0.0
+    for i, (t, dd) in enumerate(changes):
+        lo, hi = max(a, t), min(b, changes[i + 1][0] if i + 1 < len(changes) else b)
+        if hi > lo:
+            total += (hi - lo) * dd
+    return total / (b - a)
+
+
+def judge_settling(label, ideal, m, target, duration):
+    """Issue 24 Must show 3, end to end: settled within +-50 % of the target
+    share rate, never set above the settled difficulty (x 1.25 for the
+    estimate's noise), and how long it took."""
+    changes = m["difficulty_changes"]
+    check(changes, "%s: no mining.set_difficulty received" % label)
+    t0 = changes[0][0]
+    # Settled: the time-weighted mean difficulty over the last quarter of the
+    # run (the estimate moves within its no-change band). The miner's
+    # hashrate is fixed (--hashrate), so the band of difficulties that keep
+    # the share rate within +-50 % of the target is known: [ideal / 1.5, ideal / 0.5].
+    t_end = t0 + duration
+    settled = weighted_mean(changes, t_end - duration / 4, t_end)
+    at = None
+    for i in range(len(changes)):
+        if all(ideal / 1.5 <= dd <= ideal / 0.5 for _, dd in changes[i:]):
+            at = changes[i][0] - t0
+            break
+    check(at is not None, "%s: never settled within +-50 %% of the target rate (ideal %.3g): %s" %
+          (label, ideal, [round(dd / ideal, 3) for _, dd in changes][-20:]))
+    # From below: nothing above the settled value; from above: once down to
+    # it, never above it again.
+    started_high = changes[0][1] > settled * 1.25
+    later = changes
+    if started_high:
+        first_down = next(i for i, (_, dd) in enumerate(changes) if dd <= settled * 1.25)
+        later = changes[first_down:]
+    highest = max(dd for _, dd in later)
+    check(highest <= settled * 1.25, "%s: set %.4g, %.2f times the settled %.4g" %
+          (label, highest, highest / settled, settled))
+    # The shares themselves, counted over the last half: a Poisson count
+    # (about 40 to 60 shares), so the bound is the band's with room for
+    # that count's noise; it catches a miner not mining at what it was told.
+    window = [s for s in m["shares"] if s["at"] >= t0 + duration / 2]
+    rate = len(window) / (duration / 2)
+    check(0.35 / target <= rate <= 2 / target,
+          "%s: %.2f shares/s over the last half, target %.2f" % (label, rate, 1 / target))
+    print("%s: settled at %.4g (%.2f x ideal) after %.1f s; highest set %.2f x settled; %.2f shares/s over the "
+          "last half (target %.2f); %d changes" % (label, settled, settled / ideal, at, highest / settled, rate,
+                                                  1 / target, len(changes)))
+
+
+def test_vardiff_settles_end_to_end(hashgate):
+    """Two gateways at once: one miner starting 1000x too low, one 1000x too high."""
+    hashgate_bin[0] = hashgate
+    d = tempfile.mkdtemp(prefix="hashgate-settle-")
+    hashrate, target, duration = 20000, 0.25, 40
+    runs = []
+    try:
+        for label, factor in (("low", 1e-3), ("high", 1e3)):
+            runs.append((label,) + settle_case(d, label, factor, hashrate, target, duration))
+        results = [(label, ideal, wait_miners(p, rep)[0]) for label, ideal, p, rep, _, _ in runs]
+        for _, _, _, _, gw, _ in runs:
+            check(gw.stop() == 0, "hashgate did not exit 0")
+    finally:
+        for r in runs:
+            for x in r[4:]:
+                if x and x.p.poll() is None:
+                    x.stop(timeout=10)
+    for label, ideal, m in results:
+        judge_settling("1000x too " + label, ideal, m, target, duration)
+
+
 TESTS = {"ceiling_aggregate": test_ceiling_aggregate, "ceiling_passthrough": test_ceiling_passthrough,
-         "valid_flood_not_abuse": test_valid_flood_not_abuse, "fast_miners_settle": test_fast_miners_settle}
+         "valid_flood_not_abuse": test_valid_flood_not_abuse, "fast_miners_settle": test_fast_miners_settle,
+         "vardiff_settles_end_to_end": test_vardiff_settles_end_to_end}
 
 if __name__ == "__main__":
     run(TESTS)

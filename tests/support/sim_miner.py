@@ -106,6 +106,9 @@ class Miner:
         self.lost_shares = 0            # found but never submitted: extranonce2 over the firmware's limit
         self.truncated_difficulties = 0  # fractional difficulties it cut to an integer
         self.difficulties_seen = []
+        self.difficulty_changes = []  # (unix time, difficulty) of each mining.set_difficulty, as received
+        self.hashed = 0                # nonces tried, for --hashrate's pacing
+        self.hash_t0 = None
 
     def report(self):
         return {
@@ -121,6 +124,7 @@ class Miner:
             "reconnects_ignored": self.reconnects_ignored, "connected_at": self.connected_at,
             "stale_work_used": self.stale_work_used, "lost_shares": self.lost_shares,
             "truncated_difficulties": self.truncated_difficulties, "difficulties_seen": self.difficulties_seen[:50],
+            "difficulty_changes": self.difficulty_changes[:5000], "hashed": self.hashed,
         }
 
     def send(self, method, params, kind=None):
@@ -318,6 +322,7 @@ class Miner:
         elif method == "mining.set_difficulty":
             d = float(msg["params"][0])
             self.difficulties_seen.append(d)
+            self.difficulty_changes.append((time.time(), d))
             if self.args.integer_difficulty and d != int(d):
                 self.truncated_difficulties += 1
                 d = float(int(d))
@@ -435,7 +440,18 @@ class Miner:
                     if self.job_seq != seq:
                         break
                 await self.writer.drain()
-                await asyncio.sleep(0)
+                self.hashed += SLICE[a.algorithm]
+                ahead = 0
+                if a.hashrate:
+                    # A fixed hashrate, whatever else the machine is doing
+                    # (as long as it can do this much): vardiff tests know
+                    # the difficulty a miner should settle at.
+                    if self.hash_t0 is None:
+                        self.hash_t0 = time.monotonic()
+                    ahead = self.hashed / a.hashrate - (time.monotonic() - self.hash_t0)
+                    if ahead < -1:  # fell behind (waited for work, or the machine was busy): no catching up
+                        self.hash_t0 = time.monotonic() - self.hashed / a.hashrate
+                await asyncio.sleep(max(0, ahead))
 
     def do_misbehave(self, job, en2, ntime, nonce, vbits):
         if self.misbehave == "duplicate":
@@ -468,6 +484,8 @@ async def main():
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--duration", type=float, default=0,
                    help="mine for this many seconds (reconnecting when told or dropped) instead of --shares")
+    p.add_argument("--hashrate", type=float, default=0,
+                   help="hash at most this many nonces a second (0: as fast as Python can); paced in slices")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--firmware", choices=["sim", "minerd", "cpuminer-opt", "cgminer"], default="sim",
                    help="how client.reconnect, set_difficulty and a reconnect's first job are treated (see above)")

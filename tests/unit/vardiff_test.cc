@@ -68,22 +68,36 @@ double settled_at(const Run& r, double ideal) {
   return -1;
 }
 
+// The settled difficulty: the time-weighted mean of the difficulty set over
+// [from, to) (the estimate keeps moving within its no-change band; one final
+// value is only one draw of it).
+double settled_value(const Run& r, double from, double to) {
+  double sum = 0;
+  for (size_t i = 0; i < r.changes.size(); ++i) {
+    const double a = std::max(from, r.changes[i].first);
+    const double b = std::min(to, i + 1 < r.changes.size() ? r.changes[i + 1].first : to);
+    if (b > a) sum += (b - a) * r.changes[i].second;
+  }
+  return sum / (to - from);
+}
+
 }  // namespace
 
 TEST_CASE("vardiff settles from 1000x too low without overshooting") {
   const double hashrate = 100, ideal = 1000;  // 100 difficulty/s at a 10 s target: 1000
-  double worst = 0;
+  double worst = 0, worst_ratio = 0;
   for (uint64_t seed = 1; seed <= 8; ++seed) {
     Run r = simulate(ideal / 1000, hashrate, 3600, seed);
     const double at = settled_at(r, ideal);
     REQUIRE_MESSAGE(at >= 0, "seed " << seed << " never settled");
     worst = std::max(worst, at);
-    const double final_d = r.changes.back().second;
+    const double final_d = settled_value(r, 1800, 3600);
     double highest = 0;
     for (auto& c : r.changes) highest = std::max(highest, c.second);
     // Rising from below: nothing set above what it settles at, but for the
-    // noise of the estimate it settles on (about one no-change band, 20 %).
-    CHECK_MESSAGE(highest <= final_d * 1.3, "seed " << seed << ": set " << highest << ", settled at " << final_d);
+    // noise of the estimate it settles on (issue 24 Must show 3: x 1.25).
+    CHECK_MESSAGE(highest <= final_d * 1.25, "seed " << seed << ": set " << highest << ", settled at " << final_d);
+    worst_ratio = std::max(worst_ratio, highest / final_d);
     // And never above the miner's true difficulty by more than that noise.
     CHECK(highest <= ideal * 1.25);
     // The share rate over the last half hour is within +-50 % of the target.
@@ -92,13 +106,14 @@ TEST_CASE("vardiff settles from 1000x too low without overshooting") {
     CHECK(n / 1800 <= 0.1 * 1.5);
   }
   MESSAGE("from 1000x too low: settled within +-50 % of the target rate after at most " << worst
-                                                                                      << " s (virtual clock, 8 seeds)");
+                                                                                      << " s (virtual clock, 8 seeds); highest set "
+                                                                                      << worst_ratio << " x settled");
   CHECK(worst < 3600);
 }
 
 TEST_CASE("vardiff settles from 1000x too high without undershooting") {
   const double hashrate = 100, ideal = 1000;
-  double worst = 0;
+  double worst = 0, worst_ratio = 0;
   for (uint64_t seed = 1; seed <= 8; ++seed) {
     Run r = simulate(ideal * 1000, hashrate, 3600, seed);
     const double at = settled_at(r, ideal);
@@ -107,8 +122,21 @@ TEST_CASE("vardiff settles from 1000x too high without undershooting") {
     double lowest = 1e300;
     for (auto& c : r.changes) lowest = std::min(lowest, c.second);
     CHECK_MESSAGE(lowest >= ideal / 2, "seed " << seed << ": went down to " << lowest);
+    // Coming down: once at the settled difficulty (x 1.25 for the noise of
+    // the estimate), never set above it again (issue 24 Must show 3).
+    const double final_d = settled_value(r, 1800, 3600);
+    size_t down = 0;
+    while (r.changes[down].second > final_d * 1.25) ++down;
+    double highest_after = 0;
+    for (size_t i = down; i < r.changes.size(); ++i) highest_after = std::max(highest_after, r.changes[i].second);
+    CHECK_MESSAGE(down > 0, "seed " << seed << ": started at the settled difficulty");
+    CHECK_MESSAGE(highest_after <= final_d * 1.25,
+                  "seed " << seed << ": set " << highest_after << " after coming down, settled at " << final_d);
+    worst_ratio = std::max(worst_ratio, highest_after / final_d);
+    CHECK(final_d <= ideal / 0.5);
   }
-  MESSAGE("from 1000x too high: settled after at most " << worst << " s (virtual clock, 8 seeds)");
+  MESSAGE("from 1000x too high: settled after at most " << worst << " s (virtual clock, 8 seeds); highest set after "
+          "coming down " << worst_ratio << " x settled");
   CHECK(worst < 3600);
 }
 
