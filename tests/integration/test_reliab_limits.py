@@ -17,6 +17,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import PY, SUPPORT, Proc, check, events, run, start_hashgate, to_yaml  # noqa: E402
+from test_hw import wait_for  # noqa: E402
 from test_reliab import config, start_pool, stop_all, stratum_hello  # noqa: E402
 
 
@@ -168,7 +169,8 @@ def test_fd_limit(hashgate):
                              and json.loads(l)["port"])
         for _ in range(200):
             socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
-        refused = wait_for(lambda: events(gw.err_lines, "connection_refused_fd_limit"), "no connection_refused_fd_limit line")
+        refused = wait_for(lambda: events(gw.err_lines, "connection_refused_fd_limit"), 15,
+                           "a connection_refused_fd_limit line")
         health = healthz(admin)
         time.sleep(1.2)
         counted = metric(admin, "hashgate_connections_rejected_total", 'reason="fd_limit"')
@@ -177,7 +179,7 @@ def test_fd_limit(hashgate):
             s.close()
         del socks[:120]
         # Served again once descriptors are free.
-        ok = wait_for(lambda: try_hello(port), "no miner served after others left")
+        ok = wait_for(lambda: try_hello(port), 15, "a miner served after others left")
         ok[1].close()
         ok[0].close()
         for s in socks:  # gone before the stop: no drain to wait for
@@ -195,16 +197,6 @@ def test_fd_limit(hashgate):
     check(health == 200, "/healthz answered %s at the descriptor limit" % health)
     print("fd limit 160: %d miners held, %d refused (counted), /healthz 200, served again after others left"
           % (held, counted))
-
-
-def wait_for(fn, what, timeout=15):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        check(time.monotonic() < deadline, what)
-        time.sleep(0.1)
 
 
 def try_hello(port):
@@ -237,7 +229,7 @@ def test_sighup_fifo(hashgate):
         f.close()
         s.close()
         health = healthz(admin)
-        failed = wait_for(lambda: events(gw.err_lines, "config_reload_failed"), "no config_reload_failed", timeout=20)
+        failed = wait_for(lambda: events(gw.err_lines, "config_reload_failed"), 20, "config_reload_failed")
         stalled_after = time.monotonic() - t_hup
         check(not events(gw.err_lines, "config_reloaded"), "reloaded before the FIFO was written")
         s, f = stratum_hello(port, "stalled.rig")
@@ -251,7 +243,7 @@ def test_sighup_fifo(hashgate):
                 f.write(to_yaml(cfg2) + "\n")
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
-        wait_for(lambda: events(gw.err_lines, "config_reloaded"), "the FIFO's config was never applied")
+        wait_for(lambda: events(gw.err_lines, "config_reloaded"), 15, "the FIFO's config applied")
         time.sleep(1.2)
         reloads_failed = metric(admin, "hashgate_config_reloads_total", 'result="failed"')
         reloads_ok = metric(admin, "hashgate_config_reloads_total", 'result="ok"')
