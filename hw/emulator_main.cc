@@ -1,6 +1,7 @@
 // hashgate-board-emu: an emulated ASIC board on a pseudo-terminal, for tests
 // and demos. It prints "ready LINK" once the link points at the pty's slave
-// side, then serves until SIGTERM/SIGINT. Stats go to --stats FILE (JSON,
+// side, then serves until SIGTERM/SIGINT, when it stops finding nonces and waits
+// (up to 20 s) until the host has read every byte it sent. Stats go to --stats FILE (JSON,
 // rewritten twice a second). The link is removed on exit: that is the board
 // being unplugged.
 //
@@ -145,6 +146,23 @@ int main(int argc, char** argv) {
       struct termios2 tt;
       uint32_t baud = ioctl(master, TCGETS2, &tt) == 0 ? tt.c_ospeed : 0;
       write_stats(stats_path, emu->stats(), baud);
+    }
+  }
+  // Unplugged: no new nonces, but what was found goes out and is read
+  // before the link goes (the stats count every nonce found, so the host
+  // must have had the chance to read each one). Bounded: a host that stopped
+  // reading leaves after 20 s.
+  for (const double give_up = now_seconds() + 20; now_seconds() < give_up;) {
+    while (!out.empty()) {
+      ssize_t n = ::write(master, out.data(), out.size());
+      if (n <= 0) break;
+      out.erase(0, size_t(n));
+    }
+    int unread = 0;
+    if (out.empty() && (keep < 0 || ::ioctl(keep, FIONREAD, &unread) != 0 || unread == 0)) break;
+    pollfd p{master, short(POLLIN | (out.empty() ? 0 : POLLOUT)), 0};
+    ::poll(&p, 1, 10);
+    while (::read(master, buf, sizeof buf) > 0) {
     }
   }
   struct termios2 tt;

@@ -130,7 +130,9 @@ def flood_case(hashgate, settle):
     from the same address still bans it."""
     hashgate_bin[0] = hashgate
     d = tempfile.mkdtemp(prefix="hashgate-flood-")
-    pool, pool_port = start_pool(os.path.join(d, "pool.json"), ["--difficulty", "1e-4"])
+    # Jobs every 3 s (8 kept per connection): a miner that a busy machine
+    # lets fall seconds behind still submits for a job hashgate holds.
+    pool, pool_port = start_pool(os.path.join(d, "pool.json"), ["--difficulty", "1e-4", "--job-interval", "3"])
     vardiff = {"initial": 2e-9, "min": 2e-9, "max": 1e-4 if settle else 2e-9, "target_share_seconds": 2}
     gw = None
     try:

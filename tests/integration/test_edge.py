@@ -147,8 +147,8 @@ def test_abuse(hashgate):
         check(base.returncode == 0, "baseline miners failed: %s" % base.stderr[-1500:])
         rss_before = rss_kb(gw.p.pid, "VmRSS")
         honest = subprocess.Popen([PY, os.path.join(SUPPORT, "sim_miner.py"), "--port", str(port), "--count", "100",
-                                   "--algorithm", "sha256d", "--duration", "25", "--timeout", "60",
-                                   "--report", honest_report], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   "--algorithm", "sha256d", "--duration", "25", "--min-accepted", "3",
+                                   "--timeout", "60", "--report", honest_report], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   text=True)
         time.sleep(3)
         sources = ",".join("127.0.%d.%d" % (1 + i // 20, 1 + i % 20) for i in range(40))

@@ -109,7 +109,7 @@ def end_to_end(hashgate, driver, algorithm, emu_args, board_extra, seconds, min_
         # The admin API's snapshot trails the loop a little: wait for it to
         # hold what the emulator sent (less the few in flight).
         b_end = wait_for(lambda: (lambda x: x if x["nonces"] >= e["nonces"] - 3 else None)(board_of(admin, "b1")),
-                         10, "hashgate's counts to catch up with the emulator's")
+                         60, "hashgate's counts to catch up with the emulator's")
 
         # Board and worker counters, once the pool's answers are in (nothing
         # new comes after the board stopped): the two snapshots agree.

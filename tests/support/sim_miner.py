@@ -140,7 +140,9 @@ class Miner:
 
     def finished(self):
         if self.deadline is not None:
-            return time.monotonic() >= self.deadline
+            # --min-accepted: a slow machine makes a miner find fewer shares
+            # in the same seconds; it keeps mining until it has that many.
+            return time.monotonic() >= self.deadline and self.accepted >= self.args.min_accepted
         return self.found >= self.args.shares
 
     async def connect(self):
@@ -486,6 +488,8 @@ async def main():
                    help="mine for this many seconds (reconnecting when told or dropped) instead of --shares")
     p.add_argument("--hashrate", type=float, default=0,
                    help="hash at most this many nonces a second (0: as fast as Python can); paced in slices")
+    p.add_argument("--min-accepted", type=int, default=0,
+                   help="duration mode: keep mining past --duration until this many shares were accepted")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--firmware", choices=["sim", "minerd", "cpuminer-opt", "cgminer"], default="sim",
                    help="how client.reconnect, set_difficulty and a reconnect's first job are treated (see above)")
