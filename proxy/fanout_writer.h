@@ -12,6 +12,8 @@
 // No mutex: a generation counter starts the helpers, a countdown ends the
 // join, both with C++20 atomic wait/notify (futexes on Linux).
 
+#pragma once
+
 #include <sys/uio.h>
 
 #include <atomic>

@@ -1,9 +1,6 @@
 #include "proxy/gateway.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/rand.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <bit>
@@ -22,87 +19,27 @@
 #include "protocol/notify_throttle.h"
 #include "proxy/log.h"
 #include "proxy/reconnect_target.h"
+#include "proxy/reload.h"
 #include "proxy/proxy_edge.h"
+#include "proxy/sockaddr.h"
 
 namespace hashgate {
 namespace {
 
-// Pending connections the kernel queues per listener (capped by
-// net.core.somaxconn): a farm of thousands reconnecting at once must not
-// overflow the accept queue into SYN retransmits (1,024 did at 5,000).
-constexpr int kBacklog = 65535;
 // Bad shares in a row on the new space before a miner is taken to ignore
 // mining.set_extranonce (a share of an honest miner is good by construction).
 constexpr unsigned kBadSharesAfterMove = 3;
-constexpr size_t kMaxRemembered = 100000;
 // Passthrough authorizes kept for a miner while no pool connection is open.
 constexpr size_t kMaxParkedAuthorizes = 64;
 // A lost pool connection that had a session id: its miners that cannot move
 // in place wait this long for a resumed subscription before client.reconnect.
 constexpr double kResumeWindowSeconds = 1.5;
-// A closed miner's queued bytes get this long to be read before the socket
-// is closed regardless (a miner that stopped reading would hold it forever).
-constexpr double kLingerSeconds = 5;
-// Unsent bytes the kernel holds for a miner (TCP_NOTSENT_LOWAT).
-constexpr int kMinerUnsentBytes = 16384;
-// A job's fan-out to at least this many sessions wakes the fanout threads.
-constexpr size_t kFanoutMinParallel = 256;
-
-// One read buffer for the whole loop: sessions copy what they read into
-// their framer at once, so idle miners hold no read buffer of their own.
-char g_read_buf[65536];
-
-// After `written` bytes of `chunks` went out: the index of the first chunk
-// not wholly sent, and how many of its bytes were.
-std::pair<size_t, size_t> unsent_from(std::span<const OutChunk> chunks, size_t written) {
-  size_t i = 0;
-  while (i < chunks.size() && written >= chunks[i].view().size()) written -= chunks[i++].view().size();
-  return {i, written};
-}
-
-std::string peer_name(uv_tcp_t* tcp) {
-  sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (ss.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    uv_ip4_name(a, host, sizeof host);
-    port = ntohs(a->sin_port);
-    return std::string(host) + ":" + std::to_string(port);
-  }
-  auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-  uv_ip6_name(a, host, sizeof host);
-  port = ntohs(a->sin6_port);
-  return "[" + std::string(host) + "]:" + std::to_string(port);
-}
-
-Address peer_address(uv_tcp_t* tcp) {
-  sockaddr_storage ss{};
-  int len = sizeof ss;
-  Address a;
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return a;
-  if (ss.ss_family == AF_INET) {
-    std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, 4);
-  } else if (ss.ss_family == AF_INET6) {
-    a.v6 = true;
-    std::memcpy(a.bytes.data(), &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, 16);
-  }
-  return a;
-}
 
 uint64_t random_u64() {
   uint64_t v = 0;
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) v = std::random_device{}();
   return v;
 }
-
-struct ShareBatch : HashBatch {
-  std::vector<ShareWork> works;
-  std::vector<uint32_t> workers;  // worker ids
-  std::vector<uint64_t> received_ns;
-};
 
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -114,36 +51,7 @@ double mono_now() {
 
 // Hashes a share of difficulty 1 stands for: 2^32 for sha256d; scrypt's
 // difficulty 1 is 65536 times easier.
-// The local address of a miner's connection: what it connected to.
-std::optional<conf::Endpoint> local_endpoint(uv_tcp_t* tcp) {
-  sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
-  char host[INET6_ADDRSTRLEN] = {};
-  conf::Endpoint e;
-  if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    uv_ip4_name(a, host, sizeof host);
-    e.port = ntohs(a->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    uv_ip6_name(a, host, sizeof host);
-    e.port = ntohs(a->sin6_port);
-  } else {
-    return std::nullopt;
-  }
-  e.host = host;
-  return e;
-}
-
 double hashes_per_difficulty(Algorithm a) { return a == Algorithm::kScrypt ? 65536.0 : 4294967296.0; }
-
-struct MinerWrite {
-  uv_write_t req;
-  std::vector<OutChunk> chunks;
-  std::vector<uv_buf_t> bufs;
-  std::string cipher;  // TLS: the chunks, encrypted
-};
 
 }  // namespace
 
@@ -175,59 +83,6 @@ struct Gateway::PoolState {
   uint64_t jobs_coalesced = 0;  // never sent: a newer job replaced them (notify flood)
   RateEstimator rate;
   RateEstimator accepted_rate;  // difficulty hashgate accepted on this pool's jobs
-};
-
-struct Gateway::ListenerState {
-  uv_tcp_t tcp;
-  Gateway* gw = nullptr;
-  const conf::Listener* cfg = nullptr;
-  std::shared_ptr<TlsContext> tls;
-  ProxyEdge proxy;  // who must send a PROXY header here
-};
-
-// Members by size, largest first: 512 bytes, one of the allocator's size
-// classes (a few bytes more would take 640).
-struct Gateway::Miner {
-  uv_tcp_t tcp;
-  Gateway* gw = nullptr;
-  ListenerState* listener = nullptr;
-  std::unique_ptr<DownstreamSession> session;
-  std::unique_ptr<TlsChannel> tls;  // a TLS listener's miner
-  std::unique_ptr<ConnectParser> connect;
-  std::string peer;
-  std::string edge_buf;
-  // The ids of session->workers(), in the same order (authorize_miner keeps
-  // them): a share names its worker by index, so no name is hashed per share.
-  std::vector<uint32_t> worker_ids;
-  std::optional<size_t> preferred_pool;  // routed by its CONNECT target
-  // The miner's clock for subscribe and authorize: its connect, or the last
-  // moment hashgate itself owed it an answer (no usable pool), whichever is
-  // later: hashgate's own unavailability never counts against it.
-  double connected_at = 0;
-  double last_message_at = 0;
-  double msg_tokens = 0;
-  double msg_tokens_at = 0;
-  double close_at = 0;  // after client.reconnect: closed then if still here
-  // Waiting for its lost connection's subscription to be resumed.
-  double held_until = 0;
-  Bytes held_extranonce1;
-  uint32_t held_pool = 0;
-  uint32_t held_prefix = 0;
-  uint32_t link_id = 0;  // 0: none (bound or waiting)
-  uint32_t prefix = 0;
-  // After mining.set_extranonce: whether the miner works in its new space
-  // shows in its next shares. Bad ones (hashed as the new space says) count.
-  uint32_t bad_after_move = 0;
-  Address addr;
-  // The edge: a trusted balancer's PROXY header, sniffing the first bytes, an
-  // HTTP CONNECT, then Stratum (or TLS).
-  enum class Edge : uint8_t { kProxy, kSniff, kConnect, kOpen } edge = Edge::kSniff;
-  bool tunneled = false;
-  bool counted = false;  // admitted by the guard: released on close
-  bool abort_close = false;  // close at once, dropping unsent output
-  bool has_prefix = false;
-  bool closing = false;
-  bool checking_move = false;
 };
 
 struct Gateway::Link final : TransportOwner {
@@ -277,8 +132,27 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
       miner_parser_(cfg_.limits.max_line_bytes),
       pool_parser_(65536),
       jobs_(algo_),
-      guard_(cfg_.bans, cfg_.limits),
-      accounts_(cfg_, [this](size_t pool) { return ready_link(pool, false) != nullptr; }) {
+      accounts_(cfg_, [this](size_t pool) { return ready_link(pool, false) != nullptr; }),
+      writer_(spares_, cfg_.limits),
+      edge_(cfg_, writer_,
+            Edge::Hooks{[this](Miner* m, std::string_view b) { miner_read(m, b); },
+                        [this](Miner* m, std::string_view b) { miner_cipher(m, b); },
+                        [this](const Address& a) {
+                          std::vector<Miner*> out;
+                          for (auto& [id, m] : miners_)
+                            if (m->addr == a) out.push_back(m);
+                          return out;
+                        }}),
+      listeners_(loop_, *this, edge_,
+                 Listeners::Hooks{[this] { return !life_.stopping(); }, [this](Miner* m) { on_miner(m); },
+                                  [this] { return now(); }}),
+      fanout_(writer_),
+      shares_(
+          loop_, algo_, [this](ShareWork& w, uint32_t worker, const Hash256& h) { finish_share(w, worker, h); },
+          [this] {
+            if (life_.stopping()) maybe_finish_stop();
+          }),
+      firmware_(cfg_) {
   ctx_.parser = &miner_parser_;
   ctx_.spares = &spares_;
   ctx_.jobs = &jobs_;
@@ -295,8 +169,6 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
                    [&](size_t a, size_t b) { return cfg_.pools[a].priority < cfg_.pools[b].priority; });
   active_pool_ = pool_order_.front();
   for (const conf::Pool& p : cfg_.pools) pools_.push_back(make_pool_state(p));
-  profiles_ = std::make_unique<ProfileSelector>(cfg_);
-  profile_sessions_.assign(profiles_->book().all().size(), 0);
   integrity_ = std::make_unique<JobIntegrity>(cfg_);
   uv_timer_init(loop_, &tick_);
   tick_.data = this;
@@ -304,17 +176,12 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
   link_check_.data = this;
   uv_timer_init(loop_, &job_release_);
   job_release_.data = this;
-  uv_check_init(loop_, &flush_check_);
-  flush_check_.data = this;
   uv_timer_init(loop_, &stop_timer_);
   stop_timer_.data = this;
   uv_async_init(loop_, &commands_async_, [](uv_async_t* a) { static_cast<Gateway*>(a->data)->run_commands(); });
   commands_async_.data = this;
   started_unix_ = unix_now();
   submit_rtt_ = Histogram({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
-  job_fanout_ = Histogram({1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1});
-  share_validation_ =
-      Histogram({1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1});
 }
 
 Gateway::~Gateway() = default;
@@ -346,83 +213,19 @@ bool Gateway::setup_pool_tls(PoolState& ps, std::string& error) {
 }
 
 int Gateway::start(std::string& error) {
-  std::optional<HashPath> requested;
-  if (cfg_.hashing.path != "auto") requested = parse_hash_path(cfg_.hashing.path);
-  auto path = select_hash_path(requested);
-  if (!path) {
-    error = "hashing path '" + std::string(std::getenv("HASHGATE_HASH_PATH") ? std::getenv("HASHGATE_HASH_PATH")
-                                                                              : cfg_.hashing.path) +
-            "' is not supported by this CPU (best: " + hash_path_name(best_hash_path()) + ")";
-    return UV_EINVAL;
-  }
-  hash_path_ = *path;
-  unsigned threads = cfg_.hashing.threads >= 0 ? unsigned(cfg_.hashing.threads)
-                     : algo_ == Algorithm::kScrypt ? std::max(1u, std::thread::hardware_concurrency())
-                                                   : 0;
-  const bool forced = requested || (std::getenv("HASHGATE_HASH_PATH") && *std::getenv("HASHGATE_HASH_PATH"));
-  hash_pool_ = std::make_unique<HashPool>(loop_, hash_path_, !forced, algo_, threads,
-                                          [this](std::unique_ptr<HashBatch> b) { finish_batch(std::move(b)); });
-  log::info("hashing")
-      .kv("algorithm", algorithm_name(algo_))
-      .kv("path", hash_path_name(hash_path_))
-      .kv("lanes", uint64_t(hash_path_lanes(hash_path_)))
-      .kv("threads", threads)
-      .kv("sha", sha256_uses_shani() ? "sha-ni" : "portable");
-  const unsigned helpers = cfg_.fanout.threads >= 0
-                              ? unsigned(cfg_.fanout.threads)
-                              : std::min(3u, std::max(1u, std::thread::hardware_concurrency()) - 1);
-  fanout_ = std::make_unique<FanoutWriter>(helpers);
-  log::info("fanout").kv("threads", helpers).kv("min_sessions", uint64_t(kFanoutMinParallel));
+  if (!shares_.start(cfg_.hashing, error)) return UV_EINVAL;
+  fanout_.start(cfg_.fanout.threads);
   for (auto& ps : pools_)
     if (!setup_pool_tls(*ps, error)) return UV_EINVAL;
   if (!accounts_.open_ledger(error, unix_now())) return UV_EINVAL;
-  for (const conf::Listener& l : cfg_.listeners) {
-    auto* ls = new ListenerState;
-    ls->gw = this;
-    ls->cfg = &l;
-    uv_tcp_t* tcp = &ls->tcp;
-    uv_tcp_init(loop_, tcp);
-    tcp->data = ls;
-    listeners_.push_back(ls);
-    ls->proxy = ProxyEdge(l);
-    if (l.tls) {
-      ls->tls = TlsContext::server(l.tls->cert, l.tls->key, error);
-      if (!ls->tls) {
-        error = "listener " + l.name + ": " + error;
-        return UV_EINVAL;
-      }
-    }
-    sockaddr_storage addr{};
-    int rc = uv_ip4_addr(l.bind.host.c_str(), l.bind.port, reinterpret_cast<sockaddr_in*>(&addr));
-    if (rc != 0) rc = uv_ip6_addr(l.bind.host.c_str(), l.bind.port, reinterpret_cast<sockaddr_in6*>(&addr));
-    if (rc == 0) rc = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&addr), 0);
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), kBacklog, on_connection);
-    if (rc != 0) {
-      error = "listener " + l.name + " cannot listen on " + l.bind.to_string() + ": " + uv_strerror(rc);
-      return rc;
-    }
-    sockaddr_storage bound{};
-    int len = sizeof bound;
-    uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &len);
-    int port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                                 : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    log::info("listening").kv("listener", l.name).kv("bind", l.bind.to_string()).kv("port", port)
-        .kv("tls", l.tls.has_value()).kv("proxy_protocol", conf::proxy_protocol_name(l.proxy_protocol));
-    if (!l.tls && !board_endpoint_) {
-      // Local boards mine through the first plain listener, over loopback.
-      conf::Endpoint ep{l.bind.host, uint16_t(port)};
-      if (ep.host == "0.0.0.0" || ep.host.empty()) ep.host = "127.0.0.1";
-      if (ep.host == "::") ep.host = "::1";
-      board_endpoint_ = ep;
-    }
-  }
+  if (int rc = listeners_.start(cfg_.listeners, error); rc != 0) return rc;
   // Aggregation keeps one connection to the pool ready, so the first miner
   // gets work at once. Passthrough connects per miner.
   life_.listeners_up();
   integrity_->start();
   if (cfg_.aggregation.mode == conf::AggregationMode::kAggregate) maintain_links();
-  if (!cfg_.hardware.boards.empty() && board_endpoint_) {
-    boards_ = std::make_unique<BoardManager>(loop_, cfg_.hardware.boards, algo_, *board_endpoint_);
+  if (!cfg_.hardware.boards.empty() && listeners_.board_endpoint()) {
+    boards_ = std::make_unique<BoardManager>(loop_, cfg_.hardware.boards, algo_, *listeners_.board_endpoint());
     boards_->start();
   }
   if (cfg_.economics.enabled) economics_ = std::make_unique<FarmEconomics>(algo_, cfg_.economics);
@@ -441,61 +244,7 @@ int Gateway::start(std::string& error) {
 
 // ---------------------------------------------------------------- miners
 
-void Gateway::on_connection(uv_stream_t* server, int status) {
-  auto* ls = static_cast<ListenerState*>(server->data);
-  if (status < 0) {
-    log::warn("accept_failed").kv("listener", ls->cfg->name).kv("error", uv_strerror(status));
-    return;
-  }
-  ls->gw->accept_miner(ls);
-}
-
-void Gateway::accept_miner(ListenerState* ls) {
-  auto* server = reinterpret_cast<uv_stream_t*>(&ls->tcp);
-  auto* m = new Miner;
-  m->gw = this;
-  uv_tcp_init(loop_, &m->tcp);
-  m->tcp.data = m;
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&m->tcp)) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
-    return;
-  }
-  if (int fd = -1; uv_fileno(reinterpret_cast<uv_handle_t*>(&m->tcp), &fd) == 0 && fd_budget_.in_reserve(fd)) {
-    ++connections_rejected_["fd_limit"];  // proxy/fd_budget.h: the rest is for pools, ledger, admin
-    log::warn("connection_refused_fd_limit").kv("listener", ls->cfg->name).kv("open_files_at_least", uint64_t(fd) + 1)
-        .kv("max_open_files", fd_budget_.limit()).kv("reserved", fd_budget_.reserve());
-    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
-    return;
-  }
-  if (life_.stopping()) {
-    ++connections_closed_["draining"];
-    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
-    return;
-  }
-  m->addr = peer_address(&m->tcp);
-  // A trusted balancer's connection is admitted by the address its PROXY
-  // header names (proxy_header_read), never by the balancer's own: limits
-  // and bans on that one would hit every miner behind it.
-  const bool via_proxy = ls->proxy.expects_header(m->addr);
-  if (!via_proxy && !admit_address(m->addr)) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
-    return;
-  }
-  m->counted = !via_proxy;
-  if (via_proxy) m->edge = Miner::Edge::kProxy;
-  m->listener = ls;
-  uv_tcp_nodelay(&m->tcp, 1);
-  // Bytes a miner has not read stay in hashgate's queue, where
-  // limits.max_pending_output_bytes sees them, not in the kernel: without
-  // this the socket's send buffer grows to tcp_wmem's maximum (4 MiB)
-  // before a write is refused.
-  uv_os_fd_t fd;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&m->tcp), &fd) == 0) {
-    int lowat = kMinerUnsentBytes;
-    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
-  }
-  ++connections_accepted_;
-  m->peer = peer_name(&m->tcp);
+void Gateway::on_miner(Miner* m) {
   uint64_t id = next_session_id_++;
   m->session = std::make_unique<DownstreamSession>(ctx_, id, now());
   m->connected_at = m->last_message_at = now();
@@ -503,206 +252,16 @@ void Gateway::accept_miner(ListenerState* ls) {
   m->msg_tokens_at = now();
   miners_.emplace(id, m);
   log::debug("miner_connected").kv("session", id).kv("peer", m->peer);
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&m->tcp),
-      [](uv_handle_t*, size_t, uv_buf_t* buf) { *buf = uv_buf_init(g_read_buf, sizeof g_read_buf); },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-        auto* m = static_cast<Miner*>(s->data);
-        if (n > 0) {
-          m->gw->miner_bytes(m, std::string_view(buf->base, size_t(n)));
-        } else if (n < 0) {
-          m->gw->close_miner(m, n == UV_EOF ? "miner closed the connection" : uv_strerror(int(n)),
-                             n == UV_EOF ? "miner_closed" : "io_error");
-        }
-      });
 }
 
 void Gateway::miner_bytes(Miner* m, std::string_view bytes) {
   if (m->closing) return;
-  if (m->edge != Miner::Edge::kOpen) return edge_read(m, bytes);
+  if (m->edge != Miner::Edge::kOpen) return edge_.read(m, bytes, now());
   if (m->tls) return miner_cipher(m, bytes);
   miner_read(m, bytes);
 }
 
-bool Gateway::admit_address(const Address& a) {
-  // Refused before anything is allocated for it (log lines are rate-limited:
-  // a flood must not turn into a flood of log lines).
-  const auto admit = guard_.admit(a, now());
-  if (admit == AddressGuard::Admit::kOk) return true;
-  const char* why = admit == AddressGuard::Admit::kBanned              ? "banned"
-                    : admit == AddressGuard::Admit::kTooManyConnections ? "address_connection_limit"
-                                                                         : "address_connection_rate";
-  ++connections_rejected_[why];
-  // Over the cap is a farm bigger than the cap behind one NAT as likely as
-  // abuse: refused and said in a (rate-limited) line, never scored (a ban
-  // would close every miner of the address). Too fast under it is scored.
-  if (admit == AddressGuard::Admit::kTooFast) punish(a, Violation::kConnectionLimit);
-  if (admit == AddressGuard::Admit::kTooManyConnections)
-    log::warn("address_connection_limit").kv("address", a.to_string())
-        .kv("limits.max_connections_per_address", uint64_t(cfg_.limits.max_connections_per_address))
-        .kv("advice", "a farm behind one NAT address bigger than this: raise the limit or put the address in bans.allowlist");
-  return false;
-}
-
-void Gateway::proxy_header_read(Miner* m, std::string_view bytes) {
-  // Bounded: the parser refuses a header past kMaxProxyHeaderBytes.
-  m->edge_buf.append(bytes);
-  const ProxyParse p = m->listener->proxy.parse(m->edge_buf);
-  if (p.status == ProxyParse::Status::kNeedMore) return;
-  if (p.status == ProxyParse::Status::kError) {
-    // The balancer is trusted and not punished: a bad header from it is a
-    // configuration mismatch (send-proxy vs proxy_protocol), not abuse.
-    ++proxy_protocol_[proxy_error_name(p.error)];
-    log::warn("proxy_header_refused").kv("listener", m->listener->cfg->name).kv("peer", m->peer)
-        .kv("error", proxy_error_name(p.error)).kv("reason", p.reason);
-    return close_miner(m, "PROXY header refused: " + p.reason, "proxy_header");
-  }
-  const std::string via = m->peer;
-  m->addr = proxied_address(p.header, m->addr);
-  m->peer = proxied_peer(p.header, m->peer);
-  ++proxy_protocol_[p.header.has_source ? (p.header.version == 1 ? "v1" : "v2") : "own_address"];
-  if (!admit_address(m->addr)) {
-    m->abort_close = true;
-    return close_miner(m, "address refused at admission", "proxied_refused");
-  }
-  m->counted = true;
-  log::debug("proxy_header").kv("session", m->session->id()).kv("peer", m->peer).kv("via", via)
-      .kv("version", unsigned(p.header.version)).kv("kind", p.header.kind);
-  std::string rest = m->edge_buf.substr(p.header.length);
-  m->edge_buf.clear();
-  m->edge = Miner::Edge::kSniff;
-  if (!rest.empty()) edge_read(m, rest);
-}
-
-void Gateway::edge_read(Miner* m, std::string_view bytes) {
-  if (m->edge == Miner::Edge::kProxy) return proxy_header_read(m, bytes);
-  if (m->edge == Miner::Edge::kConnect) {
-    size_t used = 0;
-    const auto st = m->connect->feed(bytes, used);
-    if (st == ConnectParser::State::kNeedMore) return;
-    if (st == ConnectParser::State::kError)
-      return refuse_connect(m, m->connect->error_status(), m->connect->error(), "");
-    const ConnectRequest req = m->connect->request();
-    m->connect.reset();
-    const std::string target = (req.host.find(':') != std::string::npos ? "[" + req.host + "]" : req.host) + ":" +
-                               std::to_string(req.port);
-    const auto& hc = cfg_.http_connect;
-    if (!hc.user.empty() && !check_basic_auth(req.proxy_authorization, hc.user, hc.password))
-      return refuse_connect(m, 407, req.proxy_authorization.empty() ? "proxy credentials required"
-                                                                    : "wrong proxy credentials",
-                            "Proxy-Authenticate: Basic realm=\"hashgate\"\r\n");
-    auto pool = route_connect(target);
-    if (!pool)
-      return refuse_connect(m, 403, "target " + target + " is not a configured pool (hashgate is not an open proxy)", "");
-    m->preferred_pool = pool;
-    m->tunneled = true;
-    m->edge = Miner::Edge::kSniff;
-    write_raw(m, "HTTP/1.1 200 Connection established\r\n\r\n");
-    log::info("miner_tunnel").kv("session", m->session->id()).kv("peer", m->peer).kv("target", target)
-        .kv("pool", pools_[*pool]->cfg->name);
-    if (used < bytes.size()) edge_read(m, bytes.substr(used));
-    return;
-  }
-  // Sniffing: the first bytes say what the client speaks.
-  // A few bytes decide; until then they wait here (at most 64: whitespace
-  // or a partial "CONNECT ").
-  m->edge_buf.append(bytes);
-  const Sniffed what = sniff_protocol(m->edge_buf);
-  if (what == Sniffed::kNeedMore && m->edge_buf.size() < 64) return;
-  std::string data;
-  data.swap(m->edge_buf);
-  const bool tls_listener = m->listener->tls != nullptr;
-  switch (what) {
-    case Sniffed::kStratum:
-      if (tls_listener) return refuse_protocol(m, "plain Stratum on a TLS listener");
-      m->edge = Miner::Edge::kOpen;
-      return miner_read(m, data);
-    case Sniffed::kTlsClientHello:
-      if (!tls_listener) return refuse_protocol(m, "TLS on a plain listener");
-      m->edge = Miner::Edge::kOpen;
-      m->tls = std::make_unique<TlsChannel>(m->listener->tls, std::string());
-      return miner_cipher(m, data);
-    case Sniffed::kHttpConnect:
-      if (!cfg_.http_connect.enabled) return refuse_connect(m, 405, "HTTP CONNECT is disabled here", "");
-      if (m->tunneled) return refuse_connect(m, 400, "a second CONNECT in the tunnel", "");
-      m->edge = Miner::Edge::kConnect;
-      m->connect = std::make_unique<ConnectParser>();
-      return edge_read(m, data);
-    default:
-      if (starts_like_proxy_header(data)) {
-        // A PROXY header from a peer that may not send one: it would choose
-        // the address it is judged by.
-        ++proxy_protocol_[m->listener->proxy.enabled() ? "untrusted" : "not_enabled"];
-        log::warn("proxy_header_refused").kv("listener", m->listener->cfg->name).kv("peer", m->peer)
-            .kv("error", m->listener->proxy.enabled() ? "untrusted" : "not_enabled")
-            .kv("reason", m->listener->proxy.untrusted_reason());
-        return refuse_protocol(m, m->listener->proxy.untrusted_reason());
-      }
-      return refuse_protocol(m, "neither Stratum nor HTTP CONNECT" + std::string(tls_listener ? " nor TLS" : ""));
-  }
-}
-
-std::optional<size_t> Gateway::route_connect(const std::string& target) const {
-  for (const conf::ConnectRoute& r : cfg_.http_connect.routes)
-    if (r.target == target)
-      for (size_t i = 0; i < pools_.size(); ++i)
-        if (pools_[i]->cfg->name == r.pool) return i;
-  for (size_t i = 0; i < pools_.size(); ++i) {
-    const conf::Pool& p = *pools_[i]->cfg;
-    if (p.scheme == conf::PoolScheme::kTest) continue;
-    std::string own = p.endpoint.to_string();
-    for (char& c : own) c = char(std::tolower(static_cast<unsigned char>(c)));
-    if (own == target) return i;
-  }
-  return std::nullopt;
-}
-
-void Gateway::refuse_connect(Miner* m, int status, const std::string& why, const char* extra_headers) {
-  static const std::map<int, const char*> kText = {{400, "Bad Request"}, {403, "Forbidden"},
-                                                   {405, "Method Not Allowed"}, {407, "Proxy Authentication Required"},
-                                                   {414, "URI Too Long"}, {431, "Request Header Fields Too Large"}};
-  auto it = kText.find(status);
-  std::string body = why + "\n";
-  write_raw(m, "HTTP/1.1 " + std::to_string(status) + " " + (it == kText.end() ? "Error" : it->second) +
-                   "\r\n" + extra_headers + "Content-Type: text/plain\r\nContent-Length: " +
-                   std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
-  log::info("miner_connect_refused").kv("peer", m->peer).kv("status", status).kv("reason", why);
-  // A missing credential is what a proxy sends first: no penalty for that one.
-  if (!(status == 407 && why == "proxy credentials required")) punish(m->addr, Violation::kBadConnect);
-  close_miner(m, "HTTP CONNECT refused: " + why, "bad_connect");
-}
-
-void Gateway::refuse_protocol(Miner* m, const std::string& why) {
-  punish(m->addr, Violation::kBadProtocol);
-  close_miner(m, why, "bad_protocol");
-}
-
-void Gateway::write_raw(Miner* m, std::string bytes) {
-  if (m->closing || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp))) return;
-  auto* w = new MinerWrite;
-  w->cipher = std::move(bytes);
-  w->bufs.push_back(uv_buf_init(w->cipher.data(), unsigned(w->cipher.size())));
-  w->req.data = m;
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&m->tcp), w->bufs.data(), 1, [](uv_write_t* req, int) {
-    delete reinterpret_cast<MinerWrite*>(req);
-  });
-  if (rc < 0) delete w;
-}
-
-void Gateway::punish(const Address& a, Violation v) {
-  ++violations_[violation_name(v)];
-  if (!guard_.violate(a, v, now())) return;
-  const double seconds = guard_.ban_seconds_for(a);
-  std::vector<Miner*> victims;
-  for (auto& [id, m] : miners_)
-    if (m->addr == a) victims.push_back(m);
-  log::warn("address_banned").kv("address", a.to_string()).kv("seconds", seconds).kv("violation", violation_name(v))
-      .kv("connections_closed", uint64_t(victims.size()));
-  for (Miner* m : victims) {
-    m->abort_close = true;
-    close_miner(m, "address banned", "banned");
-  }
-}
+void Gateway::punish(const Address& a, Violation v) { edge_.punish(a, v, now()); }
 
 void Gateway::miner_cipher(Miner* m, std::string_view bytes) {
   if (m->closing) return;
@@ -861,7 +420,7 @@ void Gateway::authorize_miner(Miner* m, const RpcId& id, const std::string& user
     m->worker_ids.push_back(accounts_.worker_id(m->session->workers().back(), now()));
     apply_profile(m);  // the worker is known now: its safe variant if it was caught before
     WorkerStats& st = accounts_.join(m->worker_ids.back(), m->session->agent());
-    if (const FirmwareProfile* p = m->session->profile()) st.profile = uint16_t(profiles_->index(p));
+    if (const FirmwareProfile* p = m->session->profile()) st.profile = uint16_t(firmware_.index(p));
     st.address = m->addr;  // economics groups by CIDR
     st.has_address = true;
   }
@@ -873,67 +432,10 @@ size_t Gateway::link_pool(uint32_t link_id) const {
 }
 
 void Gateway::handle_share(Miner* m, ShareWork& work) {
-  // Hashed with the rest of this loop iteration's shares (flush_shares).
+  // Hashed with the rest of this loop iteration's shares (the share pipeline).
   const uint32_t worker = m->worker_ids[work.worker];
   if (auto it = links_.find(work.job->link_id); it != links_.end()) ++it->second->hashing;
-  pending_shares_.push_back(PendingShare{std::move(work), worker, uv_hrtime()});
-  if (pending_shares_.size() == 1)
-    uv_check_start(&flush_check_, [](uv_check_t* c) { static_cast<Gateway*>(c->data)->flush_shares(); });
-}
-
-void Gateway::flush_shares() {
-  uv_check_stop(&flush_check_);
-  if (pending_shares_.empty()) return;
-  // Split across the threads, each chunk a whole number of lane groups.
-  const size_t n = pending_shares_.size();
-  const size_t lanes = hash_path_lanes(hash_path_);
-  const size_t threads = std::max<size_t>(1, hash_pool_->threads());
-  // Small batches stay whole (one thread, the leftover on a narrow path).
-  size_t chunk = (n + threads - 1) / threads;
-  chunk = std::max(lanes, (chunk + lanes - 1) / lanes * lanes);
-  for (size_t i = 0; i < n; i += chunk) {
-    // Batches are reused with their vectors' storage (finish_batch).
-    std::unique_ptr<HashBatch> b;
-    if (!spare_batches_.empty()) {
-      b = std::move(spare_batches_.back());
-      spare_batches_.pop_back();
-    } else {
-      b = std::make_unique<ShareBatch>();
-    }
-    auto* sb = static_cast<ShareBatch*>(b.get());
-    size_t end = std::min(n, i + chunk);
-    for (size_t j = i; j < end; ++j) {
-      sb->headers.push_back(pending_shares_[j].work.header);
-      sb->works.push_back(std::move(pending_shares_[j].work));
-      sb->workers.push_back(pending_shares_[j].worker);
-      sb->received_ns.push_back(pending_shares_[j].received_ns);
-    }
-    hash_pool_->submit(std::move(b), cfg_.hashing.inline_small_batches);
-  }
-  pending_shares_.clear();
-}
-
-void Gateway::finish_batch(std::unique_ptr<HashBatch> batch) {
-  auto* b = static_cast<ShareBatch*>(batch.get());
-  // Block candidates first: they are worth more than the rest together.
-  for (int pass = 0; pass < 2; ++pass) {
-    for (size_t i = 0; i < b->works.size(); ++i) {
-      bool block = meets(b->hashes[i], b->works[i].job->network_target);
-      if ((pass == 0) == block) finish_share(b->works[i], b->workers[i], b->hashes[i]);
-    }
-  }
-  const uint64_t t = uv_hrtime();
-  for (uint64_t r : b->received_ns) share_validation_.observe(double(t - r) / 1e9);
-  if (spare_batches_.size() < kMaxSpareBatches) {
-    b->headers.clear();
-    b->hashes.clear();
-    b->works.clear();
-    b->workers.clear();
-    b->received_ns.clear();
-    b->done.store(false, std::memory_order_relaxed);
-    spare_batches_.push_back(std::move(batch));
-  }
-  if (life_.stopping()) maybe_finish_stop();
+  shares_.add(std::move(work), worker);
 }
 
 void Gateway::finish_share(ShareWork& work, uint32_t worker, const Hash256& hash) {
@@ -1002,39 +504,9 @@ bool Gateway::owes_answer(const Miner* m) const {
          (!it->second->pending_auth.empty() || !it->second->auth_ids.empty());
 }
 
-bool Gateway::can_move_in_place(const Miner* m) const {
-  const FirmwareProfile* p = m->session->profile();
-  if (!p || p->move_by(m->session->extranonce_subscribed()) != MoveBy::kSetExtranonce) return false;
-  // A worker caught ignoring set_extranonce on an earlier session (its
-  // session's profile may have been chosen before the worker was known).
-  for (const std::string& w : m->session->workers())
-    if (ignores_set_extranonce_.count(w)) return false;
-  return true;
-}
-
 void Gateway::apply_profile(Miner* m) {
   const size_t listener = m->listener ? size_t(m->listener->cfg - cfg_.listeners.data()) : SIZE_MAX;
-  const FirmwareProfile* p = profiles_->select(listener, m->addr, m->session->agent());
-  for (const std::string& w : m->session->workers())
-    if (ignores_set_extranonce_.count(w)) p = profiles_->safe_variant(p);
-  const FirmwareProfile* had = m->session->profile();
-  if (had == p) return;
-  if (had) --profile_sessions_[profiles_->index(had)];
-  ++profile_sessions_[profiles_->index(p)];
-  m->session->set_profile(p);
-}
-
-void Gateway::note_profile_violation(Miner* m, const char* rule) {
-  const FirmwareProfile* p = m->session->profile();
-  const std::string name = p ? p->name : "-";
-  ++profile_violations_[{name, rule}];
-  log::warn("miner_contradicts_profile")
-      .kv("session", m->session->id())
-      .kv("peer", m->peer)
-      .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
-      .kv("agent", m->session->agent())
-      .kv("profile", name)
-      .kv("rule", rule);
+  firmware_.apply(*m->session, listener, m->addr);
 }
 
 void Gateway::note_share_after_move(Miner* m, bool good) {
@@ -1048,10 +520,7 @@ void Gateway::note_share_after_move(Miner* m, bool good) {
   // reconnected session is new), and this one is moved by reconnect now.
   m->checking_move = false;
   const auto& ws = m->session->workers();
-  bool first = false;
-  for (const std::string& w : ws)
-    if (ignores_set_extranonce_.size() < kMaxRemembered) first |= ignores_set_extranonce_.insert(w).second;
-  if (first) note_profile_violation(m, "set_extranonce");
+  firmware_.caught_ignoring_set_extranonce(*m->session, m->peer);
   apply_profile(m);  // the safe variant from now on
   log::warn("miner_ignores_set_extranonce")
       .kv("session", m->session->id())
@@ -1093,130 +562,6 @@ void Gateway::forward_share(uint64_t session_id, uint32_t worker, const ShareWor
   flush(l);
 }
 
-void Gateway::flush(Miner* m) {
-  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp))) return;
-  if (!m->session->has_output() && !(m->tls && m->tls->has_output())) return;
-  auto* stream = reinterpret_cast<uv_stream_t*>(&m->tcp);
-  std::vector<OutChunk> rest;
-  size_t skip = 0;  // bytes of rest.front() already written
-  if (!m->tls && uv_stream_get_write_queue_size(stream) == 0) {
-    // Most writes go out whole at once: try them straight from the session's
-    // chunks (no request, no copies), and queue only what the socket left.
-    write_scratch_.clear();
-    m->session->take_output(write_scratch_);
-    if (write_scratch_.empty()) return;
-    write_bufs_.clear();
-    size_t total = 0;
-    for (const OutChunk& c : write_scratch_) {
-      std::string_view v = c.view();
-      write_bufs_.push_back(uv_buf_init(const_cast<char*>(v.data()), unsigned(v.size())));
-      total += v.size();
-    }
-    int n = uv_try_write(stream, write_bufs_.data(), unsigned(write_bufs_.size()));
-    if (n == int(total)) {
-      m->session->recycle(write_scratch_);  // the answers' storage serves the next ones
-      return;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-      write_scratch_.clear();
-      return close_miner(m, uv_strerror(n), "io_error");
-    }
-    auto [i, done] = unsent_from(write_scratch_, n > 0 ? size_t(n) : 0);
-    for (; i < write_scratch_.size(); ++i) rest.push_back(std::move(write_scratch_[i]));
-    skip = done;
-    write_scratch_.clear();
-  }
-  if (rest.empty()) m->session->take_output(rest);
-  queue_write(m, std::move(rest), skip);
-}
-
-void Gateway::queue_write(Miner* m, std::vector<OutChunk> chunks, size_t skip) {
-  auto* w = new MinerWrite;
-  w->chunks = std::move(chunks);
-  if (m->tls) {
-    for (const OutChunk& c : w->chunks) m->tls->send(c.view());
-    m->session->recycle(w->chunks);
-    m->tls->take_output(w->cipher);
-    w->bufs.push_back(uv_buf_init(w->cipher.data(), unsigned(w->cipher.size())));
-  }
-  w->bufs.reserve(w->chunks.size());
-  for (const OutChunk& c : w->chunks) {
-    std::string_view v = c.view();
-    if (skip) {
-      v.remove_prefix(skip);
-      skip = 0;
-    }
-    w->bufs.push_back(uv_buf_init(const_cast<char*>(v.data()), unsigned(v.size())));
-  }
-  w->req.data = m;
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&m->tcp), w->bufs.data(), unsigned(w->bufs.size()),
-                    [](uv_write_t* req, int status) {
-                      auto* w = reinterpret_cast<MinerWrite*>(req);
-                      auto* m = static_cast<Miner*>(req->data);
-                      for (OutChunk& c : w->chunks) m->gw->spares_.give_string(std::move(c.owned));
-                      delete w;
-                      if (status < 0 && status != UV_ECANCELED) m->gw->close_miner(m, uv_strerror(status), "io_error");
-                    });
-  if (rc < 0) {
-    delete w;
-    return close_miner(m, uv_strerror(rc), "io_error");
-  }
-  const size_t pending = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&m->tcp));
-  if (pending > cfg_.limits.max_pending_output_bytes) {
-    punish(m->addr, Violation::kSlowClient);
-    m->abort_close = true;
-    close_miner(m, "does not read its socket (" + std::to_string(pending) + " bytes waiting)", "slow_reader");
-  }
-}
-
-bool Gateway::stage(Miner* m) {
-  auto* stream = reinterpret_cast<uv_stream_t*>(&m->tcp);
-  if (m->tls || m->closing || uv_is_closing(reinterpret_cast<uv_handle_t*>(&m->tcp)) ||
-      uv_stream_get_write_queue_size(stream) != 0)
-    return false;
-  uv_os_fd_t fd;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&m->tcp), &fd) != 0) return false;
-  const size_t first = staged_chunks_.size();
-  m->session->take_output(staged_chunks_);
-  if (staged_chunks_.size() == first) return true;  // nothing to send
-  staged_.push_back(Staged{m, uint32_t(first), uint32_t(staged_chunks_.size())});
-  staged_items_.push_back(FanoutWriter::Item{fd, 0, 0, 0});
-  return true;
-}
-
-void Gateway::write_staged() {
-  // The iovecs point into the chunks: taken only now that the chunk vector
-  // has stopped growing (a moved short string would move its bytes).
-  staged_iovs_.clear();
-  for (size_t i = 0; i < staged_.size(); ++i) {
-    staged_items_[i].first = uint32_t(staged_iovs_.size());
-    for (uint32_t c = staged_[i].first_chunk; c < staged_[i].end_chunk; ++c) {
-      std::string_view v = staged_chunks_[c].view();
-      staged_iovs_.push_back(iovec{const_cast<char*>(v.data()), v.size()});
-    }
-    staged_items_[i].count = uint32_t(staged_iovs_.size()) - staged_items_[i].first;
-  }
-  fanout_->run(staged_items_, staged_iovs_, kFanoutMinParallel);
-  for (size_t i = 0; i < staged_.size(); ++i) {
-    const Staged& st = staged_[i];
-    const int64_t result = staged_items_[i].result;
-    if (result < 0) {
-      close_miner(st.m, uv_strerror(int(result)), "io_error");
-      continue;
-    }
-    const auto chunks = std::span(staged_chunks_).subspan(st.first_chunk, st.end_chunk - st.first_chunk);
-    const auto [unsent, done] = unsent_from(chunks, size_t(result));
-    if (unsent == chunks.size()) continue;
-    queue_write(st.m, std::vector<OutChunk>(std::make_move_iterator(chunks.begin() + ptrdiff_t(unsent)),
-                                            std::make_move_iterator(chunks.end())),
-                done);
-  }
-  for (OutChunk& c : staged_chunks_) spares_.give_string(std::move(c.owned));
-  staged_chunks_.clear();
-  staged_.clear();
-  staged_items_.clear();
-}
-
 void Gateway::release_binding(Miner* m) {
   auto it = links_.find(m->link_id);
   if (it != links_.end()) {
@@ -1242,8 +587,8 @@ void Gateway::retire_if_done(Link* l) {
 void Gateway::close_miner(Miner* m, const std::string& reason, const char* reason_class) {
   if (m->closing) return;
   m->closing = true;
-  ++connections_closed_[reason_class];
-  if (m->counted) guard_.on_close(m->addr);
+  edge_.count_closed(reason_class);
+  edge_.on_close(m);
   // Connections closed for abuse are logged under their own, rate-limited event.
   static const std::set<std::string_view> kAbuse = {"banned", "bad_protocol", "bad_connect", "slow_client",
                                                     "rate_exceeded", "slow_reader", "tls_handshake",
@@ -1253,7 +598,7 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
       .kv("peer", m->peer)
       .kv("worker", m->session->workers().empty() ? std::string("-") : m->session->workers().front())
       .kv("reason", reason);
-  if (const FirmwareProfile* p = m->session->profile()) --profile_sessions_[profiles_->index(p)];
+  firmware_.left(*m->session);
   for (uint32_t w : m->worker_ids)
     accounts_.leave(w, m->session->difficulty_settled() ? std::optional<double>(m->session->difficulty()) : std::nullopt,
                     now());
@@ -1261,43 +606,9 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
   orphans_.erase(m->session->id());
   parked_auth_.erase(m->session->id());
   miners_.erase(m->session->id());
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
-  if (m->abort_close) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
-    if (life_.stopping()) maybe_finish_stop();
-    return;
-  }
-  // Let queued writes reach the miner, then close; a miner that does not
-  // read them within kLingerSeconds is closed anyway (close_lingering).
-  auto* req = new uv_shutdown_t;
-  req->data = m;
-  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&m->tcp), [](uv_shutdown_t* req, int status) {
-    auto* m = static_cast<Miner*>(req->data);
-    delete req;
-    if (status == UV_ECANCELED) return;  // close_lingering closed it first
-    m->gw->lingering_.erase(m);
-    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
-  });
-  if (rc < 0) {
-    delete req;
-    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
-  } else {
-    lingering_.emplace(m, now() + kLingerSeconds);
-  }
+  // Queued bytes still go out (for a while) unless the close is an abort.
+  writer_.shut(m, now());
   if (life_.stopping()) maybe_finish_stop();
-}
-
-void Gateway::close_lingering() {
-  std::vector<Miner*> due;
-  for (const auto& [m, deadline] : lingering_)
-    if (now() >= deadline) due.push_back(m);
-  for (Miner* m : due) {
-    lingering_.erase(m);
-    log::debug("session_close_forced").kv("session", m->session->id()).kv("peer", m->peer)
-        .kv("unsent_bytes", uint64_t(uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&m->tcp))));
-    // Cancels the shutdown (its callback sees UV_ECANCELED) and the writes.
-    uv_close(reinterpret_cast<uv_handle_t*>(&m->tcp), [](uv_handle_t* h) { delete static_cast<Miner*>(h->data); });
-  }
 }
 
 // ---------------------------------------------------------------- upstream
@@ -1561,7 +872,7 @@ Binding Gateway::make_binding(Link* l, uint32_t prefix, const Miner* m) const {
   // More extranonce2 than the firmware handles (cgminer lineage: 8 bytes)
   // would make it hash on and lose every share: the bytes it cannot take
   // are fixed as zeros after its prefix, inside its own slice of the space.
-  const FirmwareProfile* prof = m->session->profile() ? m->session->profile() : profiles_->book().fallback();
+  const FirmwareProfile* prof = m->session->profile() ? m->session->profile() : firmware_.book().fallback();
   const SpaceShape shape = shape_space(*prof, sub.extranonce2_size, p, cfg_.aggregation.min_extranonce2_size);
   b.extranonce1.insert(b.extranonce1.end(), shape.fixed_bytes, uint8_t(0));
   b.extranonce2_size = shape.miner_extranonce2;
@@ -1716,7 +1027,7 @@ void Gateway::move_session(Miner* m) {
 void Gateway::send_move(Miner* m, size_t pool, uint32_t wait) {
   const FirmwareProfile* prof = m->session->profile();
   bool closes = prof && !prof->follows_reconnect;
-  for (const std::string& w : m->session->workers()) closes = closes || ignores_reconnect_.count(w);
+  closes = closes || firmware_.ignores_reconnect(*m->session);
   if (closes) {
     log::info("miner_moved").kv("session", m->session->id()).kv("peer", m->peer).kv("pool", pools_[pool]->cfg->name)
         .kv("how", "close").kv("profile", prof ? prof->name : "-");
@@ -1970,19 +1281,16 @@ void Gateway::handle_link_event(Link* l, UpstreamEvent& ev) {
 }
 
 void Gateway::fan_out_job(Link* l, const JobRef& job, bool force_clean) {
-  const uint64_t t0 = uv_hrtime();
   // Nothing here may close a session while l->sessions is walked (a
   // close erases from it): writes wait until the walk is over.
+  fanout_.begin();
   for (uint64_t sid : l->sessions) {
     auto mit = miners_.find(sid);
     if (mit == miners_.end()) continue;
     mit->second->session->on_job(job, force_clean);
-    if (!stage(mit->second)) unstaged_.push_back(mit->second);
+    fanout_.add(mit->second);
   }
-  write_staged();
-  for (Miner* m : unstaged_) flush(m);
-  unstaged_.clear();
-  job_fanout_.observe(double(uv_hrtime() - t0) / 1e9);
+  fanout_.finish();
 }
 
 void Gateway::hold_job(Link* l) {
@@ -2201,7 +1509,7 @@ void Gateway::on_tick() {
   double t = now();
   if (accounts_.ledger_due(unix_now())) accounts_.flush_ledger(unix_now());
   publish_snapshot();
-  if (!lingering_.empty()) close_lingering();
+  if (writer_.lingering()) writer_.close_lingering(now());
   log::flush_suppressed();
   for (auto& ps : pools_)
     if (ps->test_pool) ps->test_pool->on_tick(t);
@@ -2230,10 +1538,7 @@ void Gateway::on_tick() {
   for (Miner* m : overdue) {
     // Its profile said it follows client.reconnect: from now on its workers
     // are moved by a close (every firmware connects again at once).
-    bool first = false;
-    for (const std::string& w : m->session->workers())
-      if (ignores_reconnect_.size() < kMaxRemembered) first |= ignores_reconnect_.insert(w).second;
-    if (first) note_profile_violation(m, "reconnect");
+    firmware_.caught_ignoring_reconnect(*m->session, m->peer);
     close_miner(m, "did not follow client.reconnect", "reconnect_ignored");
   }
   for (auto& [m, why] : slow) {
@@ -2242,7 +1547,7 @@ void Gateway::on_tick() {
     close_miner(m, why, "slow_client");  // a ban may have closed it already: close_miner ignores that
   }
   for (auto& [m, why] : idle) close_miner(m, why, "idle");
-  for (const Address& a : guard_.tick(t)) log::info("address_unbanned").kv("address", a.to_string()).kv("reason", "expired");
+  edge_.tick(t);
   if (life_.stopping()) return;
   for (auto& [pool, why] : integrity_->tick(t)) fail_pool(pool, why);
   serving_pool();  // fails back when a better pool has been healthy long enough
@@ -2270,28 +1575,17 @@ void Gateway::publish_snapshot() {
   const double t = now();
   s->version = HASHGATE_VERSION;
   s->algorithm = algorithm_name(algo_);
-  s->hashing_path = hash_path_name(hash_path_);
+  s->hashing_path = hash_path_name(shares_.path());
   s->started_unix = started_unix_;
   s->published_unix = unix_now();
   s->published_mono = mono_now();
   s->listeners_up = life_.serving();
   s->draining = life_.draining();
   s->connections_current = miners_.size();
-  s->connections_accepted = connections_accepted_;
-  s->connections_closed = connections_closed_;
-  s->connections_rejected = connections_rejected_;
-  s->proxy_protocol = proxy_protocol_;
-  s->violations = violations_;
-  s->bans_total = guard_.bans_total();
-  s->addresses_tracked = guard_.tracked();
-  {
-    const double unix_offset = unix_now() - now();
-    for (const auto& b : guard_.bans(now()))
-      s->bans.push_back(BanSnapshot{b.address.to_string(), b.until + unix_offset, b.count, b.last_violation});
-  }
+  edge_.fill(*s, t, s->published_unix - t);
   s->submit_rtt = submit_rtt_;
-  s->job_fanout = job_fanout_;
-  s->share_validation = share_validation_;
+  s->job_fanout = fanout_.times();
+  s->share_validation = shares_.validation_times();
   s->reloads_ok = reloads_ok_;
   s->reloads_failed = reloads_failed_;
   s->last_reload_error = last_reload_error_;
@@ -2333,9 +1627,7 @@ void Gateway::publish_snapshot() {
   integrity_->fill(*s);
   s->ready = s->listeners_up && any_ready;  // serving: listeners up, not draining
   s->not_ready_reason = life_.not_ready_reason() ? life_.not_ready_reason() : !any_ready ? "no usable pool" : "";
-  for (const FirmwareProfile& fp : profiles_->book().all()) s->profile_names.push_back(fp.name);
-  s->profile_sessions = profile_sessions_;
-  s->profile_violations = profile_violations_;
+  firmware_.fill(*s);
   s->hashes_per_difficulty = hpd;
   accounts_.fill(*s, t);
   s->published_loop = t;
@@ -2371,8 +1663,7 @@ void Gateway::run_commands() {
   }
   for (const AdminCommand& c : cs) {
     if (c.kind == AdminCommand::Kind::kUnban) {
-      if (auto a = Address::parse(c.target); a && guard_.unban(*a))
-        log::info("address_unbanned").kv("address", a->to_string()).kv("reason", "admin api");
+      edge_.unban(c.target);
       continue;
     }
     for (size_t i = 0; i < pools_.size(); ++i)
@@ -2457,32 +1748,8 @@ void Gateway::reload_failed(const std::string& why) {
 }
 
 void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
-  // What cannot change live is kept from the running config.
-  auto keep = [&](bool changed, const char* what) {
-    if (changed) notes.push_back(std::string(what) + " changed: takes effect after a restart");
-  };
-  keep(next.algorithm != cfg_.algorithm, "algorithm");
-  next.algorithm = cfg_.algorithm;
-  bool listeners_changed = next.listeners.size() != cfg_.listeners.size();
-  for (size_t i = 0; !listeners_changed && i < next.listeners.size(); ++i) {
-    const auto &a = next.listeners[i], &b = cfg_.listeners[i];
-    listeners_changed = a.name != b.name || a.bind.to_string() != b.bind.to_string() || a.tls.has_value() != b.tls.has_value() ||
-                        (a.tls && (a.tls->cert != b.tls->cert || a.tls->key != b.tls->key)) ||
-                        a.proxy_protocol != b.proxy_protocol || a.trusted_proxies != b.trusted_proxies;
-  }
-  keep(listeners_changed, "listeners");
-  next.listeners = cfg_.listeners;
-  keep(next.hashing.path != cfg_.hashing.path || next.hashing.threads != cfg_.hashing.threads, "hashing");
-  keep(next.fanout.threads != cfg_.fanout.threads, "fanout");
-  next.hashing = cfg_.hashing;
-  keep(next.aggregation.mode != cfg_.aggregation.mode || next.aggregation.prefix_bytes != cfg_.aggregation.prefix_bytes,
-       "aggregation");
-  next.aggregation = cfg_.aggregation;
-  keep(next.admin.bind.has_value() != cfg_.admin.bind.has_value() ||
-           (next.admin.bind && next.admin.bind->to_string() != cfg_.admin.bind->to_string()),
-       "admin.bind");
-  keep(next.logging.format != cfg_.logging.format, "logging.format");
-  next.logging.format = cfg_.logging.format;
+  // What cannot change live is kept from the running config (proxy/reload.h).
+  keep_restart_only(cfg_, next, notes);
 
   // Pools: the same name and URL keeps its state and connections.
   auto same_pool = [](const conf::Pool& a, const conf::Pool& b) {
@@ -2528,8 +1795,7 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
 
   const bool level_changed = next.logging.level != cfg_.logging.level;
   cfg_ = std::move(next);
-  // The listeners are the same (kept above), in the same order.
-  for (size_t i = 0; i < listeners_.size() && i < cfg_.listeners.size(); ++i) listeners_[i]->cfg = &cfg_.listeners[i];
+  listeners_.rebind_config(cfg_.listeners);  // the same listeners (kept above)
   pools_ = std::move(next_pools);
   for (size_t i = 0; i < cfg_.pools.size(); ++i) {
     const conf::Pool& p = cfg_.pools[i];
@@ -2560,7 +1826,7 @@ void Gateway::reload(conf::Config next, std::vector<std::string>& notes) {
   ctx_.vardiff = VardiffConfig{cfg_.vardiff.initial, cfg_.vardiff.min, cfg_.vardiff.max,
                                cfg_.vardiff.target_share_seconds};
   ctx_.max_line = cfg_.limits.max_line_bytes;
-  guard_.configure(cfg_.bans, cfg_.limits);
+  edge_.configure();
   if (!cfg_.economics.enabled) economics_.reset();
   else if (economics_) economics_->configure(cfg_.economics);
   else economics_ = std::make_unique<FarmEconomics>(algo_, cfg_.economics);
@@ -2588,10 +1854,7 @@ void Gateway::stop(const char* why) {
   if (boards_) boards_->stop();
   log::info("stopping").kv("reason", why).kv("miners", uint64_t(miners_.size()))
       .kv("shares_awaiting_pool", uint64_t(forwards_.size()));
-  for (ListenerState* l : listeners_)
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
-             [](uv_handle_t* h) { delete static_cast<ListenerState*>(h->data); });
-  listeners_.clear();
+  listeners_.close();
   if (action == Lifecycle::StopAction::kFinish) return finish_shares();
   // Drain: every miner is told to reconnect (a load balancer sends it to
   // another instance) and is served until it leaves or the drain time ends.
@@ -2626,13 +1889,13 @@ void Gateway::finish_shares() {
   // No new shares; the ones already received are hashed, answered and,
   // if good, forwarded before the miners are closed.
   for (auto& [id, m] : miners_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&m->tcp));
-  if (hash_pool_) flush_shares();
+  shares_.flush();
   uv_timer_start(&stop_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->maybe_finish_stop(); }, 100, 100);
   maybe_finish_stop();
 }
 
 void Gateway::maybe_finish_stop() {
-  if (life_.close_miners(hash_pool_ ? hash_pool_->in_flight() : 0, now())) {
+  if (life_.close_miners(shares_.in_flight(), now())) {
     std::vector<Miner*> ms;
     for (auto& [id, m] : miners_) ms.push_back(m);
     // close_miner re-enters this function, which may finish the stop there.
@@ -2646,7 +1909,7 @@ void Gateway::maybe_finish_stop() {
   std::vector<Link*> ls;
   for (auto& [id, l] : links_) ls.push_back(l);
   for (Link* l : ls) dispose_link(l);
-  if (hash_pool_) hash_pool_->close();
+  shares_.close();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&link_check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&job_release_), nullptr);
@@ -2656,11 +1919,10 @@ void Gateway::maybe_finish_stop() {
       &stop_timer_,
       [](uv_timer_t* t) {
         auto* gw = static_cast<Gateway*>(t->data);
-        gw->close_lingering();
-        if (gw->lingering_.empty()) uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+        gw->writer_.close_lingering(gw->now());
+        if (!gw->writer_.lingering()) uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
       },
       0, 100);
-  uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&commands_async_), nullptr);
 }
 

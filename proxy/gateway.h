@@ -23,9 +23,14 @@
 #include "proxy/accounting.h"
 #include "proxy/admin.h"
 #include "proxy/boards.h"
+#include "proxy/edge.h"
+#include "proxy/job_fanout.h"
+#include "proxy/listener.h"
+#include "proxy/miner_conn.h"
+#include "proxy/share_pipeline.h"
 #include "proxy/farm_economics.h"
 #include "proxy/fanout_writer.h"
-#include "proxy/fd_budget.h"
+#include "proxy/firmware_tracker.h"
 #include "proxy/guard.h"
 #include "proxy/hash_pool.h"
 #include "proxy/job_integrity.h"
@@ -38,7 +43,7 @@
 
 namespace hashgate {
 
-class Gateway {
+class Gateway final : private MinerHost {
  public:
   Gateway(uv_loop_t* loop, conf::Config cfg);
   ~Gateway();
@@ -63,7 +68,6 @@ class Gateway {
   void reload_failed(const std::string& why);
 
  private:
-  struct Miner;
   struct Link;
   struct PoolState;
   struct Forward {
@@ -80,49 +84,27 @@ class Gateway {
   // A stratum+ssl pool's TLS context; false with `error` naming the pool.
   bool setup_pool_tls(PoolState& ps, std::string& error);
 
-  // miners
-  struct ListenerState;
-  static void on_connection(uv_stream_t* server, int status);
-  void accept_miner(ListenerState* ls);
+  // miners (sockets and writes: proxy/miner_conn.h; the edge: proxy/edge.h)
+  // An accepted connection gets its session and joins miners_.
+  void on_miner(Miner* m);
   void miner_cipher(Miner* m, std::string_view bytes);
   // Bytes from a miner's socket: through the edge (sniffing, HTTP CONNECT),
   // then TLS if any, then the session.
-  void miner_bytes(Miner* m, std::string_view bytes);
-  void edge_read(Miner* m, std::string_view bytes);
-  // A trusted balancer's connection: its PROXY header names the miner, who
-  // is then admitted by the guard; the rest goes to edge_read.
-  void proxy_header_read(Miner* m, std::string_view bytes);
-  // The guard's verdict on a new connection from `a`; a refusal is counted
-  // (and punished unless already banned).
-  bool admit_address(const Address& a);
-  std::optional<size_t> route_connect(const std::string& target) const;
-  void refuse_connect(Miner* m, int status, const std::string& why, const char* extra_headers);
-  void refuse_protocol(Miner* m, const std::string& why);
-  void write_raw(Miner* m, std::string bytes);
+  void miner_bytes(Miner* m, std::string_view bytes) override;
   // Adds to the address's violation score; a ban closes all its connections (logged once).
-  void punish(const Address& a, Violation v);
+  void punish(const Address& a, Violation v) override;
   void miner_read(Miner* m, std::string_view bytes);
   void drain_session_events(Miner* m);
   // Answers a mining.authorize and counts a worker the session adds.
   void authorize_miner(Miner* m, const RpcId& id, const std::string& user, bool ok, std::string_view message);
+  // A checked share goes to the pipeline; finish_share takes it back hashed.
   void handle_share(Miner* m, ShareWork& work);
-  void flush_shares();
-  void finish_batch(std::unique_ptr<HashBatch> batch);
   void finish_share(ShareWork& work, uint32_t worker, const Hash256& hash);
   void judge_share(ShareWork& work, uint32_t worker, const Hash256& hash);
   void handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth);
-  // Writes `m`'s output: straight to the socket when nothing is queued,
-  // what the socket does not take through libuv.
-  void flush(Miner* m);
-  // Queues `chunks` through libuv, the first `skip` bytes already sent.
-  void queue_write(Miner* m, std::vector<OutChunk> chunks, size_t skip);
-  // A job's fan-out: stage() takes a session's bytes into the batch (false:
-  // flush it on its own: TLS, or bytes already queued); write_staged() sends
-  // the batch with fanout_ and settles each result as flush() would.
-  bool stage(Miner* m);
-  void write_staged();
+  void flush(Miner* m) { writer_.flush(m); }
   // `reason_class` is the metrics label: miner_closed, protocol_error, ...
-  void close_miner(Miner* m, const std::string& reason, const char* reason_class);
+  void close_miner(Miner* m, const std::string& reason, const char* reason_class) override;
   void release_binding(Miner* m);
 
   // upstream
@@ -154,18 +136,13 @@ class Gateway {
   void send_move(Miner* m, size_t pool, uint32_t wait);
   void take_movers(Link* l);
   // Moved by mining.set_extranonce: subscribed to it, and not known to ignore it.
-  bool can_move_in_place(const Miner* m) const;
+  bool can_move_in_place(const Miner* m) const { return firmware_.can_move_in_place(*m->session); }
   // hashgate owes the miner an answer it cannot give yet (no usable pool):
   // its subscribe, or (passthrough) an authorize. Such a miner is never
   // timed out as a slow client.
   bool owes_answer(const Miner* m) const;
-  // The firmware profile for `m` (listener, address range, user agent; the
-  // safe variant once one of its workers contradicted set_extranonce), given
-  // to its session; counted per profile.
+  // The firmware profile for `m` (proxy/firmware_tracker.h), given to its session.
   void apply_profile(Miner* m);
-  // A miner did not do what its profile says: logged once per worker and
-  // rule, counted; `rule` names what it contradicted.
-  void note_profile_violation(Miner* m, const char* rule);
   void note_share_after_move(Miner* m, bool good);
   // The pool changed the connection's extranonce: re-split every session.
   void resplit_link(Link* l);
@@ -210,8 +187,6 @@ class Gateway {
   // ratio failed the connection (it is gone then).
   bool note_pool_answer(Link* l, bool accepted);
   void flush(Link* l);
-  // Closes the miners whose queued bytes were not read within their linger time.
-  void close_lingering();
   void forward_share(uint64_t session_id, uint32_t worker, const ShareWork& work, bool block);
 
   // Accounting (proxy/accounting.h): the worker table and the share ledger.
@@ -253,56 +228,29 @@ class Gateway {
   JobBook jobs_;
   SessionContext ctx_;
   SessionSpares spares_;  // buffers lent to the busy session (ctx_.spares)
-  std::vector<OutChunk> write_scratch_;  // flush(): the chunks tried at once, reused
-  std::vector<uv_buf_t> write_bufs_;
-  struct Staged {
-    Miner* m;
-    uint32_t first_chunk, end_chunk;  // in staged_chunks_
-  };
-  std::unique_ptr<FanoutWriter> fanout_;
-  std::vector<Staged> staged_;
-  std::vector<OutChunk> staged_chunks_;
-  std::vector<FanoutWriter::Item> staged_items_;  // parallel to staged_
-  std::vector<iovec> staged_iovs_;
-  std::unordered_map<Miner*, double> lingering_;  // closed, bytes still queued: linger deadline
-  std::vector<Miner*> unstaged_;  // TLS or already queued: flushed one by one after the batch
-
-  std::vector<ListenerState*> listeners_;
   std::unordered_map<uint64_t, Miner*> miners_;
   std::map<uint32_t, Link*> links_;
   std::vector<std::unique_ptr<PoolState>> pools_;
   std::unordered_map<uint64_t, Forward> forwards_;
-  // Shares checked this loop iteration, waiting to be hashed as one batch.
-  struct PendingShare {
-    ShareWork work;
-    uint32_t worker;  // a worker id
-    uint64_t received_ns;
-  };
-  std::vector<PendingShare> pending_shares_;
-  // Finished share batches kept with their storage for the next ones.
-  static constexpr size_t kMaxSpareBatches = 16;
-  std::vector<std::unique_ptr<HashBatch>> spare_batches_;
   // Observability: plain counters on the loop, copied into snapshots.
   SnapshotBox snapshots_;
   double started_unix_ = 0;
-  uint64_t connections_accepted_ = 0;
-  std::map<std::string, uint64_t> connections_closed_;
-  std::map<std::string, uint64_t> connections_rejected_;
-  std::map<std::string, uint64_t> violations_;
-  std::map<std::string, uint64_t> proxy_protocol_;  // PROXY headers by result
-  AddressGuard guard_;
-  Accounting accounts_;  // after cfg_: it reads the live config
-  Histogram submit_rtt_, job_fanout_, share_validation_;
+  // The objects that own the proxy's state (each reads the live cfg_, so
+  // they are declared after it).
+  Accounting accounts_;
+  MinerWriter writer_;  // every byte to a miner
+  Edge edge_;           // admission, PROXY/CONNECT/TLS sniffing, bans
+  Listeners listeners_;
+  JobFanout fanout_;
+  SharePipeline shares_;
+  FirmwareTracker firmware_;  // profiles, and what workers were caught doing against them
+  Histogram submit_rtt_;
   std::vector<std::pair<double, double>> hashrate_history_;
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
   std::string last_reload_error_;
   std::mutex commands_mu_;
   std::vector<AdminCommand> commands_;
   uv_async_t commands_async_;
-  std::unique_ptr<HashPool> hash_pool_;
-  HashPath hash_path_ = HashPath::kPortable;
-  uv_check_t flush_check_;
-  std::optional<conf::Endpoint> board_endpoint_;
   std::unique_ptr<BoardManager> boards_;
   std::unique_ptr<FarmEconomics> economics_;  // economics: in the config
   std::unique_ptr<JobIntegrity> integrity_;  // rebuilt at reload
@@ -313,18 +261,11 @@ class Gateway {
   std::unordered_set<uint64_t> orphans_;  // sessions waiting for a usable pool
   // Passthrough: authorizes of sessions that have no pool connection now.
   std::unordered_map<uint64_t, std::vector<std::pair<RpcId, AuthorizeParams>>> parked_auth_;
-  std::unordered_set<std::string> ignores_set_extranonce_;  // worker names
-  std::unordered_set<std::string> ignores_reconnect_;       // worker names: moved by a close
-  // Firmware profiles (compatibility.*): fixed at start (sessions point into them).
-  std::unique_ptr<ProfileSelector> profiles_;
-  std::vector<uint64_t> profile_sessions_;              // by ProfileBook index
-  std::map<std::pair<std::string, std::string>, uint64_t> profile_violations_;  // (profile, rule)
 
   uint64_t submits_seen_ = 0;  // shares passed to hashing while one read is handled (miner_read)
   uv_timer_t tick_;
   uv_timer_t link_check_;  // pool health, four times a second
   uv_timer_t job_release_;  // jobs a notify flood held back
-  FdBudget fd_budget_ = FdBudget::from_rlimit();  // miners stop short of the descriptor limit
   uv_timer_t stop_timer_;
   uint64_t ticks_ = 0;
   uint64_t next_session_id_ = 1;
