@@ -3,7 +3,10 @@
 // Stratum client of hashgate's own first plain listener over loopback: it
 // gets its own extranonce slice and difficulty, and its shares go through
 // the same checks, counters and pool failover as every miner's. One
-// mechanism, no special path for local hardware.
+// mechanism, no special path for local hardware. (Issue 16 weighed an
+// in-memory session pair instead and kept the socket: the gateway's second
+// hash is one per submitted share, not per nonce, and a socketless session
+// would need its own way into placement, moves and writes; hw/README.md.)
 //
 // hashgate builds the coinbase, merkle root and header for each piece of
 // work, re-hashes every nonce a board reports, counts a nonce that misses
