@@ -155,6 +155,22 @@ void Accounting::accepted(WorkerStats& st, double difficulty, bool block, double
   st.blocks += block;
 }
 
+void Accounting::rejected(uint32_t worker, LedgerCounts* lc, ErrorCode code) {
+  WorkerStats& st = stats(worker);
+  ++st.rejected;
+  switch (code) {
+    case ErrorCode::kStaleJob: ++st.rejected_stale; break;
+    case ErrorCode::kDuplicateShare: ++st.rejected_duplicate; break;
+    default: ++st.rejected_other; break;
+  }
+  if (!lc) return;
+  switch (code) {
+    case ErrorCode::kStaleJob: ++lc->rejected_stale; break;
+    case ErrorCode::kDuplicateShare: ++lc->rejected_duplicate; break;
+    default: ++lc->rejected_other; break;
+  }
+}
+
 // ---------------------------------------------------------------- the ledger
 
 bool Accounting::open_ledger(std::string& error, double unix_now) {

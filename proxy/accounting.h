@@ -60,6 +60,9 @@ class Accounting {
   void age(double now, double unix_now);
 
   // ---- shares
+  // A share its session refused (stale, duplicate, malformed, ...), with the
+  // ledger row it counts into (null: ledger off).
+  void rejected(uint32_t worker, LedgerCounts* lc, ErrorCode code);
   // An accepted share of `difficulty` for `worker`; counts into the farm's rate too.
   void accepted(WorkerStats& st, double difficulty, bool block, double now, double unix_now);
 

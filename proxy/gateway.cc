@@ -135,8 +135,8 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
       accounts_(cfg_, [this](size_t pool) { return ready_link(pool, false) != nullptr; }),
       writer_(spares_, cfg_.limits),
       edge_(cfg_, writer_,
-            Edge::Hooks{[this](Miner* m, std::string_view b) { miner_read(m, b); },
-                        [this](Miner* m, std::string_view b) { miner_cipher(m, b); },
+            Edge::Hooks{[this](Miner* m, std::string_view b) { reader_.read(m, b, now()); },
+                        [this](Miner* m, std::string_view b) { reader_.cipher(m, b, now()); },
                         [this](const Address& a) {
                           std::vector<Miner*> out;
                           for (auto& [id, m] : miners_)
@@ -152,7 +152,18 @@ Gateway::Gateway(uv_loop_t* loop, conf::Config cfg)
           [this] {
             if (life_.stopping()) maybe_finish_stop();
           }),
-      firmware_(cfg_) {
+      firmware_(cfg_),
+      reader_(cfg_.limits, writer_,
+              MinerReader::Hooks{[this](Miner* m) {
+                                   apply_profile(m);
+                                   assign_upstream(m);
+                                 },
+                                 [this](Miner* m, const RpcId& id, const AuthorizeParams& auth) {
+                                   apply_profile(m);  // the user agent is known by now, before the first difficulty
+                                   handle_authorize(m, id, auth);
+                                 },
+                                 [this](Miner* m, ShareWork& w) { handle_share(m, w); },
+                                 [this](Miner* m, const SessionEvent& ev) { share_refused(m, ev); }}) {
   ctx_.parser = &miner_parser_;
   ctx_.spares = &spares_;
   ctx_.jobs = &jobs_;
@@ -257,121 +268,29 @@ void Gateway::on_miner(Miner* m) {
 void Gateway::miner_bytes(Miner* m, std::string_view bytes) {
   if (m->closing) return;
   if (m->edge != Miner::Edge::kOpen) return edge_.read(m, bytes, now());
-  if (m->tls) return miner_cipher(m, bytes);
-  miner_read(m, bytes);
+  if (m->tls) return reader_.cipher(m, bytes, now());
+  reader_.read(m, bytes, now());
 }
 
 void Gateway::punish(const Address& a, Violation v) { edge_.punish(a, v, now()); }
 
-void Gateway::miner_cipher(Miner* m, std::string_view bytes) {
-  if (m->closing) return;
-  std::string plain;
-  const bool ok = m->tls->receive(bytes, plain);
-  if (m->tls->just_established())
-    log::debug("miner_tls").kv("session", m->session->id()).kv("peer", m->peer).kv("protocol", m->tls->protocol());
-  if (!plain.empty()) miner_read(m, plain);
-  if (m->closing) return;
-  flush(m);  // handshake records, or the alert that goes with a failure
-  if (!ok) {
-    if (!m->tls->established()) punish(m->addr, Violation::kBadProtocol);
-    close_miner(m, m->tls->established() ? m->tls->error() : "TLS handshake failed: " + m->tls->error(),
-                m->tls->established() ? "tls_error" : "tls_handshake");
+void Gateway::share_refused(Miner* m, const SessionEvent& ev) {
+  const auto& ws = m->session->workers();
+  // Counted under the worker the share named when this session authorized
+  // it, else under the session's first worker: a peer cannot make us keep
+  // counters for names it invents. The row is taken before a move below
+  // changes the miner's pool connection.
+  std::optional<uint32_t> worker;
+  if (auto w = std::find(ws.begin(), ws.end(), ev.auth.user); w != ws.end()) {
+    worker = m->worker_ids[size_t(w - ws.begin())];
+  } else if (!ws.empty()) {
+    worker = m->worker_ids.front();
   }
-}
-
-void Gateway::miner_read(Miner* m, std::string_view bytes) {
-  if (m->closing) return;
-  // Messages per second: a token bucket per session, refilled as time passes.
-  const double t = now();
-  const double rate = cfg_.limits.messages_per_second;
-  m->msg_tokens = std::min(rate * 5, m->msg_tokens + (t - m->msg_tokens_at) * rate);
-  m->msg_tokens_at = t;
-  if (m->msg_tokens < 0) {
-    punish(m->addr, Violation::kRateExceeded);
-    return close_miner(m, "more than " + std::to_string(int(rate)) + " messages per second", "rate_exceeded");
-  }
-  // A share that passes every check but the hash, from an authorized
-  // session, is the miner's job, never abuse: only the other lines cost
-  // (a fast miner's difficulty is raised instead; a low one costs when judged).
-  const double lines = double(std::count(bytes.begin(), bytes.end(), '\n'));
-  // Only whole messages count as activity: a byte now and then (a
-  // slowloris) does not keep a connection alive past idle_timeout_seconds.
-  if (lines > 0) m->last_message_at = t;
-  submits_seen_ = 0;
-  m->session->receive(bytes, t);
-  drain_session_events(m);
-  m->msg_tokens -= std::max(0.0, lines - double(submits_seen_));
-  flush(m);
-  if (m->session->closing()) close_miner(m, m->session->close_reason(), "protocol_error");
-}
-
-void Gateway::drain_session_events(Miner* m) {
-  SessionEvent ev;
-  while (m->session->next_event(ev)) {
-    switch (ev.kind) {
-      case SessionEventKind::kNeedUpstream:
-        apply_profile(m);
-        assign_upstream(m);
-        break;
-      case SessionEventKind::kAuthorize:
-        apply_profile(m);  // the user agent is known by now, before the first difficulty
-        handle_authorize(m, ev.id, ev.auth);
-        break;
-      case SessionEventKind::kShare:
-        ++submits_seen_;
-        handle_share(m, ev.share);
-        break;
-      case SessionEventKind::kRejected: {
-        const auto& ws = m->session->workers();
-        // Counted under the worker the share named when this session
-        // authorized it, else under the session's first worker: a peer
-        // cannot make us keep counters for names it invents.
-        WorkerStats* st = nullptr;
-        LedgerCounts* lc = nullptr;
-        if (auto w = std::find(ws.begin(), ws.end(), ev.auth.user); w != ws.end()) {
-          st = &stats(m->worker_ids[size_t(w - ws.begin())]);
-          lc = ledger_row(m->worker_ids[size_t(w - ws.begin())], m->link_id);
-        } else if (!ws.empty()) {
-          st = &stats(m->worker_ids.front());
-          lc = ledger_row(m->worker_ids.front(), m->link_id);
-        }
-        if (m->checking_move && ev.error.code != ErrorCode::kStaleJob && ev.error.code != ErrorCode::kDuplicateShare)
-          note_share_after_move(m, false);
-        if (ev.error.code != ErrorCode::kStaleJob) punish(m->addr, Violation::kInvalidShare);
-        if (st) {
-          ++st->rejected;
-          switch (ev.error.code) {
-            case ErrorCode::kStaleJob: ++st->rejected_stale; break;
-            case ErrorCode::kDuplicateShare: ++st->rejected_duplicate; break;
-            default: ++st->rejected_other; break;
-          }
-        }
-        if (lc) {
-          switch (ev.error.code) {
-            case ErrorCode::kStaleJob: ++lc->rejected_stale; break;
-            case ErrorCode::kDuplicateShare: ++lc->rejected_duplicate; break;
-            default: ++lc->rejected_other; break;
-          }
-        }
-        log::debug("share_rejected")
-            .kv("session", m->session->id())
-            .kv("peer", m->peer)
-            .kv("code", int(ev.error.code))
-            .kv("reason", ev.error.message);
-        break;
-      }
-      case SessionEventKind::kViolation:
-        punish(m->addr, ev.error.message.rfind("line longer than", 0) == 0 ? Violation::kOversizedLine
-                        : ev.error.code == ErrorCode::kMethodNotFound      ? Violation::kUnknownMethod
-                                                                           : Violation::kMalformed);
-        log::info("miner_protocol_error")
-            .kv("session", m->session->id())
-            .kv("peer", m->peer)
-            .kv("code", int(ev.error.code))
-            .kv("error", ev.error.message);
-        break;
-    }
-  }
+  LedgerCounts* lc = worker ? ledger_row(*worker, m->link_id) : nullptr;
+  if (m->checking_move && ev.error.code != ErrorCode::kStaleJob && ev.error.code != ErrorCode::kDuplicateShare)
+    note_share_after_move(m, false);
+  if (ev.error.code != ErrorCode::kStaleJob) punish(m->addr, Violation::kInvalidShare);
+  if (worker) accounts_.rejected(*worker, lc, ev.error.code);
 }
 
 void Gateway::handle_authorize(Miner* m, const RpcId& id, const AuthorizeParams& auth) {
@@ -1515,38 +1434,21 @@ void Gateway::on_tick() {
     if (ps->test_pool) ps->test_pool->on_tick(t);
   for (auto& [id, l] : links_)
     if (l->transport) l->transport->poll();
-  std::vector<Miner*> overdue;
-  std::vector<std::pair<Miner*, std::string>> slow, idle;
-  const auto& lim = cfg_.limits;
-  std::vector<Miner*> retargeted;
-  for (auto& [id, m] : miners_) {
-    m->session->on_tick(t);
-    if (m->session->has_output()) retargeted.push_back(m);  // vardiff sent a new difficulty
-    if (owes_answer(m)) m->connected_at = t;
-    if (m->close_at > 0 && t >= m->close_at) {
-      overdue.push_back(m);
-    } else if (!m->session->subscribed() && t - m->connected_at > lim.subscribe_timeout_seconds) {
-      slow.emplace_back(m, "no mining.subscribe within " + std::to_string(int(lim.subscribe_timeout_seconds)) + " s");
-    } else if (!m->session->authorized() && t - m->connected_at > lim.authorize_timeout_seconds) {
-      slow.emplace_back(m, "no mining.authorize within " + std::to_string(int(lim.authorize_timeout_seconds)) + " s");
-    } else if (t - m->last_message_at > lim.idle_timeout_seconds) {
-      idle.emplace_back(m, "idle for " + std::to_string(int(lim.idle_timeout_seconds)) + " s");
-    }
-  }
-  for (Miner* m : retargeted) flush(m);
+  MinerReader::Due due;
+  reader_.sweep(miners_, t, [this](const Miner* m) { return owes_answer(m); }, due);
   // Told to reconnect and still here: the last resort.
-  for (Miner* m : overdue) {
+  for (Miner* m : due.overdue) {
     // Its profile said it follows client.reconnect: from now on its workers
     // are moved by a close (every firmware connects again at once).
     firmware_.caught_ignoring_reconnect(*m->session, m->peer);
     close_miner(m, "did not follow client.reconnect", "reconnect_ignored");
   }
-  for (auto& [m, why] : slow) {
+  for (auto& [m, why] : due.slow) {
     // Still waiting for the PROXY header: m->addr is the trusted balancer's.
     if (m->edge != Miner::Edge::kProxy) punish(m->addr, Violation::kSlowClient);
     close_miner(m, why, "slow_client");  // a ban may have closed it already: close_miner ignores that
   }
-  for (auto& [m, why] : idle) close_miner(m, why, "idle");
+  for (auto& [m, why] : due.idle) close_miner(m, why, "idle");
   edge_.tick(t);
   if (life_.stopping()) return;
   for (auto& [pool, why] : integrity_->tick(t)) fail_pool(pool, why);

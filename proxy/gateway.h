@@ -27,6 +27,7 @@
 #include "proxy/job_fanout.h"
 #include "proxy/listener.h"
 #include "proxy/miner_conn.h"
+#include "proxy/miner_reader.h"
 #include "proxy/share_pipeline.h"
 #include "proxy/farm_economics.h"
 #include "proxy/fanout_writer.h"
@@ -87,14 +88,14 @@ class Gateway final : private MinerHost {
   // miners (sockets and writes: proxy/miner_conn.h; the edge: proxy/edge.h)
   // An accepted connection gets its session and joins miners_.
   void on_miner(Miner* m);
-  void miner_cipher(Miner* m, std::string_view bytes);
   // Bytes from a miner's socket: through the edge (sniffing, HTTP CONNECT),
   // then TLS if any, then the session.
   void miner_bytes(Miner* m, std::string_view bytes) override;
+  // A share its session refused: counted, punished unless stale.
+  void share_refused(Miner* m, const SessionEvent& ev);
+  void drain_session_events(Miner* m) { reader_.drain_events(m); }
   // Adds to the address's violation score; a ban closes all its connections (logged once).
   void punish(const Address& a, Violation v) override;
-  void miner_read(Miner* m, std::string_view bytes);
-  void drain_session_events(Miner* m);
   // Answers a mining.authorize and counts a worker the session adds.
   void authorize_miner(Miner* m, const RpcId& id, const std::string& user, bool ok, std::string_view message);
   // A checked share goes to the pipeline; finish_share takes it back hashed.
@@ -244,6 +245,7 @@ class Gateway final : private MinerHost {
   JobFanout fanout_;
   SharePipeline shares_;
   FirmwareTracker firmware_;  // profiles, and what workers were caught doing against them
+  MinerReader reader_;        // bytes in: rate, session, events; the per-second sweep
   Histogram submit_rtt_;
   std::vector<std::pair<double, double>> hashrate_history_;
   uint64_t reloads_ok_ = 0, reloads_failed_ = 0;
@@ -262,7 +264,6 @@ class Gateway final : private MinerHost {
   // Passthrough: authorizes of sessions that have no pool connection now.
   std::unordered_map<uint64_t, std::vector<std::pair<RpcId, AuthorizeParams>>> parked_auth_;
 
-  uint64_t submits_seen_ = 0;  // shares passed to hashing while one read is handled (miner_read)
   uv_timer_t tick_;
   uv_timer_t link_check_;  // pool health, four times a second
   uv_timer_t job_release_;  // jobs a notify flood held back
