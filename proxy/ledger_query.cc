@@ -1,5 +1,6 @@
 #include "proxy/ledger_query.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -225,6 +226,7 @@ bool parse_ledger_query(LedgerView view, std::string_view query, const std::stri
     error = refuse("from", it->second, "must be unix seconds");
     return false;
   }
+  from = std::max<int64_t>(from, 0);  // a default window before 1970 (to=18) starts at 0
   if (from >= to) {
     error = "from: must be before to (from " + std::to_string(from) + ", to " + std::to_string(to) + ")";
     return false;

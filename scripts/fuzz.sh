@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (build/fuzz) and runs each for a
 # bounded time on a copy of its seed corpus (tests/fuzz/corpus/TARGET).
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default 30; stratum connect config hw coinbase proxy_header integrity http_head)
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default 30; stratum connect config hw coinbase proxy_header integrity http_head ledger_query)
 # Exits non-zero if a target crashes, leaks or trips a sanitizer; the crash
 # input is left in build/fuzz/artifacts/.
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(stratum connect config hw coinbase proxy_header integrity http_head)
+((${#targets[@]})) || targets=(stratum connect config hw coinbase proxy_header integrity http_head ledger_query)
 
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHASHGATE_FUZZ=ON >/dev/null
 cmake --build build/fuzz -j "$(nproc)" >/dev/null

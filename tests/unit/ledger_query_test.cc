@@ -75,6 +75,12 @@ TEST_CASE("ledger query: each bad parameter refused by name") {
   CHECK(starts(refusal(LedgerView::kReconciliation, "worker=rig1"), "worker: unknown parameter"));
   CHECK(starts(refusal(LedgerView::kReconciliation, "from=0&to=1800000000"), "from: "));
   CHECK(refusal(LedgerView::kHistory, "from=1799990000&step=86400") == "(accepted)");
+  // A default window reaching before 1970 starts at 0 (found by fuzz_ledger_query).
+  LedgerQuery lq;
+  std::string error;
+  REQUIRE(parse_ledger_query(LedgerView::kHistory, "to=18", nullptr, kNow, lq, error));
+  CHECK(lq.q.from == 0);
+  CHECK(lq.q.to == 60);
 }
 
 namespace {
