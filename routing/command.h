@@ -64,10 +64,11 @@ struct Command {
     kUnbind,           // session: it leaves its slice (its shares in flight stay answerable)
     kReconnect,        // session, pool, endpoint (none: a built-in pool), wait: client.reconnect
     kCloseSession,     // session, text (reason), reason_class
-    kJob,              // link, job, sessions: give the job to these sessions
+    kJob,              // link, job, sessions, clean (force clean_jobs): give the job to these sessions
     kVersionMask,      // sessions, mask: the pool changed its version mask
     kAuthorizeResult,  // session, rpc_id, text (user), ok, error (passthrough: the pool's answer)
     kVerdict,          // the pool's answer on a forwarded share: token, session, worker, link, pool, ...
+    kPoolFailover,     // pool: the serving pool moved off this one (counted per pool)
     kLog,              // log
   };
   Kind kind = Kind::kLog;
@@ -83,6 +84,7 @@ struct Command {
   JobRef job;
   std::vector<uint64_t> sessions;
   uint32_t mask = 0;
+  bool clean = false;
   RpcId rpc_id;
   bool ok = false;
   Error error;

@@ -186,12 +186,31 @@ void Router::on_job(Link* l, UpstreamEvent& ev) {
   log(LogLevel::kDebug, "job").kv("pool", ps.cfg.name).kv("link", uint64_t(l->id)).kv("job", job->id)
       .kv("pool_job", job->params.job_id).kv("clean", job->params.clean_jobs)
       .kv("sessions", uint64_t(l->sessions.size()));
+  // A notify flood is thinned (protocol/notify_throttle.h): a held job goes
+  // out from release_held_jobs when its time comes (on_timeout).
+  if (const uint64_t n = l->throttle.coalesced(); !l->throttle.offer(job, now_)) {
+    ps.jobs_coalesced += l->throttle.coalesced() - n;
+    return;
+  }
+  fan_out(l, job, false);
+  if (first_job && !l->movers.empty()) take_movers(l);  // ready now: the sessions waiting to move in
+}
+
+void Router::fan_out(Link* l, const JobRef& job, bool force_clean) {
   Command& c = emit(Command::Kind::kJob);
   c.link = l->id;
   c.pool = l->pool;
-  c.job = std::move(job);
+  c.job = job;
+  c.clean = force_clean;
   c.sessions.assign(l->sessions.begin(), l->sessions.end());
-  if (first_job && !l->movers.empty()) take_movers(l);  // ready now: the sessions waiting to move in
+}
+
+void Router::release_held_jobs() {
+  for (auto& [id, l] : links_) {
+    if (l->dead) continue;
+    // A job its connection retired meanwhile (new extranonce) is stale: dropped.
+    if (auto r = l->throttle.take_due(now_); r && jobs_.find(r->job->seq)) fan_out(l.get(), r->job, r->force_clean);
+  }
 }
 
 void Router::on_submit_result(Link* l, UpstreamEvent& ev) {

@@ -10,13 +10,9 @@
 namespace hashgate::routing {
 
 bool Router::can_move_in_place(const SessionRec& m) const {
+  if (rules_) return rules_->can_move_in_place(*m.s);
   const FirmwareProfile* p = m.s->profile();
-  if (!p || p->move_by(m.s->extranonce_subscribed()) != MoveBy::kSetExtranonce) return false;
-  // A worker caught ignoring set_extranonce on an earlier session (its
-  // session's profile may have been chosen before the worker was known).
-  for (const std::string& w : m.s->workers())
-    if (ignores_set_extranonce_.count(w)) return false;
-  return true;
+  return p && p->move_by(m.s->extranonce_subscribed()) == MoveBy::kSetExtranonce;
 }
 
 void Router::move_session(SessionRec& m) {
@@ -60,7 +56,7 @@ void Router::move_session(SessionRec& m) {
 void Router::send_move(SessionRec& m, size_t pool, uint32_t wait) {
   const FirmwareProfile* prof = m.s->profile();
   bool closes = prof && !prof->follows_reconnect;
-  for (const std::string& w : m.s->workers()) closes = closes || ignores_reconnect_.count(w);
+  closes = closes || (rules_ && rules_->ignores_reconnect(*m.s));
   if (closes) {
     log(LogLevel::kInfo, "miner_moved").kv("session", m.id).peer(m.id).kv("pool", pools_[pool]->cfg.name)
         .kv("how", "close").kv("profile", prof ? prof->name : std::string("-"));

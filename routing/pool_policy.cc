@@ -26,6 +26,7 @@ std::optional<size_t> Router::serving_pool() {
       const size_t old = active_pool_;
       active_pool_ = p;
       ++pools_[old]->failovers;
+      emit(Command::Kind::kPoolFailover).pool = old;
       // Miners still on the old pool move now (failback) or already have.
       std::vector<SessionRec*> movers;
       for (auto& [id, l] : links_)
@@ -44,6 +45,7 @@ std::optional<size_t> Router::serving_pool() {
     if (p != active_pool_ && ready_link(p, false)) {
       log(LogLevel::kWarn, "pool_failover").kv("from", pools_[active_pool_]->cfg.name).kv("to", pools_[p]->cfg.name);
       ++pools_[active_pool_]->failovers;
+      emit(Command::Kind::kPoolFailover).pool = active_pool_;
       active_pool_ = p;
       return p;
     }
@@ -186,6 +188,7 @@ double Router::next_timeout() const {
     const Link* l = lp.get();
     if (l->dead) continue;
     if (l->connect_at >= 0) next = std::min(next, std::max(now_, l->connect_at));  // due now, or then
+    if (l->throttle.due_at() > 0) next = std::min(next, std::max(now_, l->throttle.due_at()));  // a held job
     if (l->retire_at > 0) later(l->retire_at);
     if (!l->has_job) {
       later(l->opened_at + cfg_.connect_timeout_seconds);
@@ -216,6 +219,7 @@ void Router::on_timeout(double now) {
     c.pool = l->pool;
     c.endpoint = ps.endpoint;
   }
+  release_held_jobs();
   if (stopping_) return;
   check_link_timeouts();
   maintain_links();  // attempts start when the breaker's retry time comes

@@ -64,11 +64,12 @@ const LogField* LogEvent::find(std::string_view key) const {
   return nullptr;
 }
 
-Router::Router(RouterConfig cfg, JobBook& jobs, JobVetting* vetting)
+Router::Router(RouterConfig cfg, JobBook& jobs, JobVetting* vetting, const SessionRules* rules)
     : cfg_(std::move(cfg)),
       placement_(make_placement(cfg_.strategy)),
       jobs_(jobs),
       vetting_(vetting),
+      rules_(rules),
       pool_parser_(65536),
       breaker_cfg_(cfg_.breaker),
       rng_(cfg_.seed) {
@@ -196,20 +197,6 @@ bool Router::owes_answer(uint64_t sid) const {
   if (it == sessions_.end()) return false;
   const Link* l = find_link(it->second.link_id);
   return l && l->owner_session == sid && (!l->pending_auth.empty() || !l->auth_ids.empty());
-}
-
-bool Router::note_ignores_set_extranonce(const DownstreamSession& s) {
-  bool first = false;
-  for (const std::string& w : s.workers())
-    if (ignores_set_extranonce_.size() < kMaxRemembered) first |= ignores_set_extranonce_.insert(w).second;
-  return first;
-}
-
-bool Router::note_ignores_reconnect(const DownstreamSession& s) {
-  bool first = false;
-  for (const std::string& w : s.workers())
-    if (ignores_reconnect_.size() < kMaxRemembered) first |= ignores_reconnect_.insert(w).second;
-  return first;
 }
 
 // ---------------------------------------------------------------- placement

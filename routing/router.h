@@ -20,6 +20,7 @@
 #include "protocol/downstream_session.h"
 #include "protocol/extranonce_allocator.h"
 #include "protocol/job.h"
+#include "protocol/notify_throttle.h"
 #include "protocol/upstream_session.h"
 #include "routing/command.h"
 #include "routing/placement.h"
@@ -39,10 +40,21 @@ class JobVetting {
   virtual bool set_extranonce(size_t pool, const SubscribeResult& sub, std::string& why) = 0;
 };
 
+// What the shell knows of how a session's firmware is moved (its profile,
+// and what its workers were caught ignoring before). None: the profile alone.
+class SessionRules {
+ public:
+  virtual ~SessionRules() = default;
+  // Moved by mining.set_extranonce: subscribed to it, and not known to ignore it.
+  virtual bool can_move_in_place(const DownstreamSession& s) const = 0;
+  // One of its workers did not follow a client.reconnect before: moved by a close.
+  virtual bool ignores_reconnect(const DownstreamSession& s) const = 0;
+};
+
 class Router {
  public:
   // `jobs` is the book the miner sessions read (shared with them).
-  Router(RouterConfig cfg, JobBook& jobs, JobVetting* vetting = nullptr);
+  Router(RouterConfig cfg, JobBook& jobs, JobVetting* vetting = nullptr, const SessionRules* rules = nullptr);
   ~Router();
 
   // Opens the connections the strategy keeps standing (aggregation).
@@ -70,12 +82,6 @@ class Router {
   // hashgate owes the session an answer only a pool can give.
   bool owes_answer(uint64_t sid) const;
 
-  // ---- move rules learned from miners (by worker name) ----
-  bool ignores_set_extranonce(const std::string& worker) const { return ignores_set_extranonce_.count(worker) != 0; }
-  // Remembers the session's workers; true when one was new.
-  bool note_ignores_set_extranonce(const DownstreamSession& s);
-  bool note_ignores_reconnect(const DownstreamSession& s);
-
   // ---- pool connections ----
   void link_connected(uint32_t link, double now);
   void link_data(uint32_t link, std::string_view bytes, double now);
@@ -92,6 +98,8 @@ class Router {
   bool forward_share(uint64_t sid, uint32_t worker, const std::string& worker_name, const ShareWork& work, bool block,
                      uint64_t stamp, double now);
   size_t forwards_pending() const { return forwards_.size(); }
+  // The token the next forwarded share gets.
+  uint64_t next_token() const { return next_token_; }
 
   // ---- time ----
   // The next moment on_timeout has something to do (connects due, health
@@ -126,6 +134,8 @@ class Router {
   bool pool_ready(size_t pool) const { return ready_link(pool, false) != nullptr; }
   const CircuitBreaker& breaker(size_t pool) const { return pools_[pool]->breaker; }
   uint64_t pool_failovers(size_t pool) const { return pools_[pool]->failovers; }
+  uint64_t jobs_coalesced(size_t pool) const { return pools_[pool]->jobs_coalesced; }
+  bool link_exists(uint32_t link) const { return find_link(link) != nullptr; }
   // The link's pool, or the serving one when the link is gone.
   size_t link_pool(uint32_t link) const;
   struct LinkInfo {
@@ -157,6 +167,7 @@ class Router {
     std::vector<Resumable> resumable;  // subscriptions of lost connections, offered back once each
     bool enabled = true;
     uint64_t failovers = 0;   // times the serving pool moved off this one
+    uint64_t jobs_coalesced = 0;  // never sent: a newer job replaced them (notify flood)
   };
   struct Link {
     uint32_t id = 0;
@@ -179,6 +190,7 @@ class Router {
     bool has_job = false;                   // a job came since it connected
     unsigned malformed = 0;                 // malformed messages since the last good one
     unsigned malformed_notifies = 0;        // malformed notifies since the last valid job
+    NotifyThrottle throttle;                // a notify flood reaches miners thinned
     bool redirected = false;                // connected where a client.reconnect sent the pool
     uint64_t answers = 0;                   // pool answers to forwarded shares, the last 50 as bits
     uint64_t reject_bits = 0;
@@ -208,7 +220,6 @@ class Router {
     double difficulty;
     uint64_t stamp;
   };
-  static constexpr size_t kMaxRemembered = 100000;
   enum class Loss {
     kJudged,    // hashgate gave up on it (timeout, garbage)
     kDropped,   // the pool's side ended it: its session is offered for resume
@@ -269,6 +280,8 @@ class Router {
   void handle_link_event(Link* l, UpstreamEvent& ev);
   void link_subscribed(Link* l);
   void on_job(Link* l, UpstreamEvent& ev);
+  void fan_out(Link* l, const JobRef& job, bool force_clean);  // the kJob command
+  void release_held_jobs();
   void on_submit_result(Link* l, UpstreamEvent& ev);
   void link_lost(Link* l, const std::string& reason, Loss kind = Loss::kJudged);
   void dispose_link(Link* l);
@@ -277,6 +290,7 @@ class Router {
   std::unique_ptr<Placement> placement_;
   JobBook& jobs_;
   JobVetting* vetting_;
+  const SessionRules* rules_;
   StratumParser pool_parser_;
   BreakerConfig breaker_cfg_;
   std::mt19937_64 rng_;
@@ -291,8 +305,6 @@ class Router {
   std::unordered_set<uint64_t> orphans_;  // sessions waiting for a usable pool
   // Passthrough: authorizes of sessions that have no pool connection now.
   std::unordered_map<uint64_t, std::vector<std::pair<RpcId, AuthorizeParams>>> parked_auth_;
-  std::unordered_set<std::string> ignores_set_extranonce_;  // worker names
-  std::unordered_set<std::string> ignores_reconnect_;       // worker names: moved by a close
   std::vector<double> pool_loads_;  // by pool index, as of pool_loads_at_ plus placements since
   double pool_loads_at_ = 0;
   std::vector<size_t> pick_candidates_;

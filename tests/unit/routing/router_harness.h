@@ -341,6 +341,7 @@ class Harness {
       case Command::Kind::kVersionMask:
       case Command::Kind::kAuthorizeResult:
       case Command::Kind::kVerdict:
+      case Command::Kind::kPoolFailover:
       case Command::Kind::kLog:
         return;
     }
