@@ -960,13 +960,18 @@ Config load_root(const YAML::Node& root, const std::string& source) {
     r.only_keys(l, "limits", {"max_line_bytes", "max_connections_per_address", "new_connections_per_second",
                               "messages_per_second", "subscribe_timeout_seconds", "authorize_timeout_seconds",
                               "idle_timeout_seconds", "max_pending_output_bytes",
-                              "max_workers", "worker_idle_seconds"});
+                              "max_workers", "worker_idle_seconds", "pool_job_interval_seconds"});
     auto& li = c.limits;
     r.in_range(l, "limits", "max_line_bytes", 512, 1048576, li.max_line_bytes);
     r.in_range(l, "limits", "max_connections_per_address", 1, 1000000, li.max_connections_per_address);
     r.in_range(l, "limits", "max_pending_output_bytes", 4096, int64_t(1) << 30, li.max_pending_output_bytes);
     r.in_range(l, "limits", "max_workers", 1, 10000000, li.max_workers);
     r.positive(l, "limits", "worker_idle_seconds", li.worker_idle_seconds);
+    if (const YAML::Node& j = l["pool_job_interval_seconds"]) {
+      li.pool_job_interval_seconds = r.number(j, "limits.pool_job_interval_seconds");
+      if (!(li.pool_job_interval_seconds >= 0 && li.pool_job_interval_seconds <= 10))
+        r.fail(j, "limits.pool_job_interval_seconds", "must be between 0 (every job passes) and 10 seconds");
+    }
     for (auto [key, out] : {std::pair{"new_connections_per_second", &li.new_connections_per_second},
                             std::pair{"messages_per_second", &li.messages_per_second},
                             std::pair{"subscribe_timeout_seconds", &li.subscribe_timeout_seconds},

@@ -187,6 +187,9 @@ struct Limits {
   double authorize_timeout_seconds = 60;         // from connect to a successful mining.authorize
   double idle_timeout_seconds = 900;             // no message at all for this long
   uint64_t max_pending_output_bytes = 1 << 20;   // a miner that stops reading is closed past this
+  // A pool's jobs reach miners at most once per this interval per pool
+  // connection, the newest held (protocol/notify_throttle.h); 0 passes every job.
+  double pool_job_interval_seconds = 0.25;
   // Worker rows (one per distinct name): rows without a session this long are
   // dropped (their totals stay in the ledger); past the cap, new names count
   // under one shared row.

@@ -60,6 +60,7 @@ routing::RouterConfig router_config(const conf::Config& cfg, const FirmwareProfi
   rc.reconnect_spread_seconds = f.reconnect_spread_seconds;
   rc.reconnect_grace_seconds = f.reconnect_grace_seconds;
   rc.follow_reconnect_to_other_hosts = f.follow_reconnect_to_other_hosts;
+  rc.job_interval_seconds = cfg.limits.pool_job_interval_seconds;
   rc.fallback_profile = fallback;
   rc.seed = seed ? seed : random_seed();
   return rc;

@@ -20,6 +20,7 @@ Router::Link* Router::open_link(size_t pool_index, uint64_t owner_session) {
   l->id = next_link_id_++;
   l->pool = pool_index;
   l->owner_session = owner_session;
+  l->throttle = NotifyThrottle(cfg_.job_interval_seconds);
   UpstreamOptions o;
   o.agent = cfg_.agent;
   placement_->credentials(ps.cfg, o);

@@ -61,6 +61,9 @@ struct RouterConfig {
   double reconnect_spread_seconds = 3;
   double reconnect_grace_seconds = 2;
   bool follow_reconnect_to_other_hosts = false;
+  // A link's jobs reach miners at most once per this interval, the newest
+  // held (protocol/notify_throttle.h); 0 passes every job.
+  double job_interval_seconds = 0.25;
   // The profile used for a session that has none yet (its binding's shape).
   const FirmwareProfile* fallback_profile = nullptr;
   // Seeds the breaker's jitter and the reconnect spread (deterministic in tests).

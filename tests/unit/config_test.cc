@@ -213,6 +213,17 @@ TEST_CASE("listeners[].advertise and failover.reconnect_grace_seconds") {
   }
 }
 
+TEST_CASE("limits.pool_job_interval_seconds: 0.25 by default, 0 passes every job, bounded") {
+  const std::string head = "listeners: [{name: a, bind: '0.0.0.0:1'}]\npools: [{name: p, url: 'stratum+tcp://h:1', user: u}]\n";
+  CHECK(load_string(head, "t.yaml").limits.pool_job_interval_seconds == 0.25);
+  CHECK(load_string(head + "limits: {pool_job_interval_seconds: 0}\n", "t.yaml").limits.pool_job_interval_seconds == 0);
+  CHECK(load_string(head + "limits: {pool_job_interval_seconds: 1.5}\n", "t.yaml").limits.pool_job_interval_seconds == 1.5);
+  for (const char* bad : {"-1", "11", "fast"}) {
+    std::string e = error_of(head + "limits: {pool_job_interval_seconds: " + bad + "}\n");
+    CHECK_MESSAGE(e.find("t.yaml:3: limits.pool_job_interval_seconds: ") == 0, e);
+  }
+}
+
 TEST_CASE("ledger: off unless configured; a section alone means sqlite; errors name the key") {
   CHECK(load_string(kGood, "t.yaml").ledger.backend == "off");
   std::string base = kGood;

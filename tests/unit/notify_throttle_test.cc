@@ -31,6 +31,15 @@ TEST_CASE("notify throttle: a pool sending a job every few seconds is never held
   CHECK(t.coalesced() == 0);
 }
 
+TEST_CASE("notify throttle: interval 0 (limits.pool_job_interval_seconds: 0) passes every job of a flood") {
+  NotifyThrottle t(0);
+  for (int i = 0; i < 180; ++i) {
+    CHECK(t.offer(make_job(uint64_t(i + 1), true), 10.0 + i / 180.0));
+    CHECK(t.due_at() == 0);
+  }
+  CHECK(t.coalesced() == 0);
+}
+
 TEST_CASE("notify throttle: 180 clean jobs a second reach miners as the newest, at most 4 a second, delayed by at most the interval") {
   const double interval = 0.25;
   NotifyThrottle t(interval);
