@@ -440,9 +440,12 @@ def test_backoff_schedule(hashgate):
     check(5 <= len(during) <= 14, "%d attempts in 60 s" % len(during))
     # Two quick retries while closed (half the first backoff), then open:
     # 1, 2, 4, 8, 16, 16 s, each +-20 % jitter, +0.25 s for the health check.
+    # The exact schedule is asserted on a virtual clock (tests/unit/routing,
+    # "killed primary"); here, on the wall clock, an attempt is never earlier
+    # than the schedule (a busy machine only delays), and at most 2 s later.
     schedule = [0.5, 0.5] + [min(2 ** i, 16) for i in range(len(gaps) - 2)]
     for i, (g, want) in enumerate(zip(gaps, schedule)):
-        check(0.8 * want - 0.05 <= g <= 1.2 * want + 0.35, "interval %d was %.2f s, the schedule says %s s +-20 %%"
+        check(0.8 * want - 0.05 <= g <= 1.2 * want + 2, "interval %d was %.2f s, the schedule says %s s +-20 %%"
               % (i, g, want))
     fb = [ts(e) for e in evs if e.get("event") == "pool_failback"]
     check(fb, "no failback after the primary returned")
