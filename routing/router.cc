@@ -247,11 +247,14 @@ void Router::place_session(Link* l, SessionRec& m, uint32_t prefix, bool in_plac
   m.prefix = prefix;
   m.has_prefix = true;
   l->sessions.insert(m.id);
+  // make_binding may log (a command of its own): built before this command
+  // is emitted, since a reference into commands_ does not survive another emit.
+  Binding binding = make_binding(l, prefix, m);
   Command& c = emit(in_place ? Command::Kind::kSetExtranonce : Command::Kind::kBind);
   c.session = m.id;
   c.link = l->id;
   c.pool = l->pool;
-  c.binding = make_binding(l, prefix, m);
+  c.binding = std::move(binding);
 }
 
 void Router::unbind_session(SessionRec& m) {

@@ -229,6 +229,7 @@ class Router {
   // Every public entry: dead links of the previous call are freed.
   void enter(double now);
   LogEvent& log(LogLevel level, const char* name);
+  // The new command, valid only until the next emit (commands_ may grow).
   Command& emit(Command::Kind kind);
   double unit_random() { return double(rng_() % 1000000) / 1e6; }
   SessionRec* rec(uint64_t sid);
