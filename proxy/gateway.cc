@@ -348,8 +348,11 @@ void Gateway::close_miner(Miner* m, const std::string& reason, const char* reaso
 
 void Gateway::on_tick() {
   double t = now();
-  if (accounts_.ledger_due(unix_now())) accounts_.flush_ledger(unix_now());
+  // Published before this tick's ledger flush: the queue gauge then counts
+  // rows the writer has had a whole tick to write (a backlog), not the batch
+  // handed over a moment ago.
   publish_snapshot();
+  if (accounts_.ledger_due(unix_now())) accounts_.flush_ledger(unix_now());
   if (writer_.lingering()) writer_.close_lingering(now());
   log::flush_suppressed();
   upstream_->poll(t);  // the test pools' jobs

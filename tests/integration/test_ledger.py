@@ -137,6 +137,16 @@ def test_sqlite_sigkill_restart(hashgate):
                                                                    second[w]["accepted"]))
             rej = sum(run_[w][c] for run_ in (first, second) for c in ("21", "22", "23"))
             check(life["rejected"] == rej, "%s: lifetime rejected %d, the miners saw %d" % (w, life["rejected"], rej))
+        # Idle and healthy, the queue gauge reads 0 at every scrape, though
+        # every flush still hands the writer the pool's connected-time row:
+        # an operator alerting on a queue that stays above 0 must not be paged
+        # by the batch of the last second (10 scrapes over 4 ticks).
+        depths = []
+        for _ in range(10):
+            depths += [float(l.split()[1]) for l in http(admin, "/metrics")[1].splitlines()
+                       if l.startswith("hashgate_ledger_queue_rows ")]
+            time.sleep(0.4)
+        check(depths == [0.0] * 10, "the ledger's queue gauge while idle and healthy: %s" % depths)
         check(gw.stop() == 0, "hashgate did not exit 0")
         stats = {e["worker"]: e for e in events(gw.err_lines, "worker_stats")}
         for w in first:

@@ -119,20 +119,32 @@ def test_postgres_fleet_outage(hashgate):
 
         for name, p in procs.items():
             finish(p, "sim_miner on " + name)
-        # Once the queues are written, stop (SIGTERM flushes the last interval).
+        miners_done = time.time()
+        # The queue gauge is read before each tick's flush: an empty queue in
+        # a snapshot published 3 ticks after the last share means every share
+        # (counted by then, flushed at the next due tick) is in the database.
         deadline = time.monotonic() + 30
-        # (Each flush queues the pools' connected-time rows, so each queue is
-        # seen empty on its own, not all at one instant.)
         emptied = set()
         while len(emptied) < len(gws):
-            emptied |= {n for n, g in gws.items() if ledger_metrics(g[2])["hashgate_ledger_queue_rows"] == 0}
+            for n, g in gws.items():
+                published = json.loads(http(g[2], "/api/v1/status")[1])["published_unix"]
+                if published >= miners_done + 3.5 and ledger_metrics(g[2])["hashgate_ledger_queue_rows"] == 0:
+                    emptied.add(n)
             if len(emptied) == len(gws):
                 break
             check(time.monotonic() < deadline, "the queues did not empty after the server came back: %s; %s" %
                   ({n: ledger_metrics(g[2]) for n, g in gws.items()},
                    {n: [l for l in g[0].err_lines if "ledger" in l][-3:] for n, g in gws.items()}))
             time.sleep(0.5)
-        final_dropped_c = ledger_metrics(gws["gw-c"][2])['hashgate_ledger_rows_total{result="dropped"}']
+        after = {n: ledger_metrics(g[2]) for n, g in gws.items()}
+        for n in gws:
+            # What was queued when the server came back was written, not dropped.
+            backlog = during[n]["hashgate_ledger_queue_rows"]
+            check(backlog > 0, "%s: nothing queued at the end of the outage: %s" % (n, during[n]))
+            check(after[n]['hashgate_ledger_rows_total{result="written"}'] >=
+                  during[n]['hashgate_ledger_rows_total{result="written"}'] + backlog,
+                  "%s: the backlog was not written: during %s, after %s" % (n, during[n], after[n]))
+        final_dropped_c = after["gw-c"]['hashgate_ledger_rows_total{result="dropped"}']
         # The history API on this backend (the admin threads' own connection):
         # gw-a's rows per worker, and the fleet as any instance sees it.
         window = "from=%d&to=%d" % (t_begin - 120, int(time.time()) + 120)
