@@ -1,8 +1,9 @@
 // What the routing core asks its shell to do: connect, write to or close a
 // pool connection; bind, move or close a miner session; hand a job to a set
 // of sessions; report a pool's verdict on a forwarded share; log an event.
-// Commands are values, taken in order (Router::take_commands); a command
-// naming a session that has gone since is simply skipped by the shell.
+// Commands are values, built whole and then emitted (designated initializers:
+// every member has a default), taken in order (Router::take_commands); a
+// command naming a session that has gone since is simply skipped by the shell.
 #pragma once
 
 #include <cstdint>
@@ -75,26 +76,26 @@ struct Command {
   uint32_t link = 0;
   size_t pool = 0;
   uint64_t session = 0;
-  Binding binding;
-  std::string bytes;
-  std::optional<Endpoint> endpoint;
+  Binding binding{};
+  std::string bytes{};
+  std::optional<Endpoint> endpoint{};
   uint32_t wait = 0;
-  std::string text;
+  std::string text{};
   const char* reason_class = "";
-  JobRef job;
-  std::vector<uint64_t> sessions;
+  JobRef job{};
+  std::vector<uint64_t> sessions{};
   uint32_t mask = 0;
   bool clean = false;
-  RpcId rpc_id;
+  RpcId rpc_id{};
   bool ok = false;
-  Error error;
+  Error error{};
   // kVerdict
   uint64_t token = 0;
   uint32_t worker = 0;
   bool block = false;
   double difficulty = 0;  // the pool's difficulty for the job: what an accept is worth
   uint64_t stamp = 0;     // given with the share at forward_share (the shell's send time)
-  LogEvent log;
+  LogEvent log{};
 };
 
 }  // namespace hashgate::routing

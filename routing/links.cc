@@ -77,9 +77,9 @@ void Router::link_dropped(uint32_t link, const std::string& reason, double now) 
 void Router::flush(Link* l) {
   std::string& out = l->session->output();
   if (out.empty() || l->connect_at >= 0) return;
-  Command& c = emit(Command::Kind::kWriteLink);
-  c.link = l->id;
+  Command c{.kind = Command::Kind::kWriteLink, .link = l->id};
   c.bytes.swap(out);
+  emit(std::move(c));
 }
 
 void Router::handle_link_event(Link* l, UpstreamEvent& ev) {
@@ -102,15 +102,14 @@ void Router::handle_link_event(Link* l, UpstreamEvent& ev) {
       break;
     case UpstreamEventKind::kAuthorized:
       if (l->owner_session) {
-        Command& c = emit(Command::Kind::kAuthorizeResult);
-        c.session = l->owner_session;
+        Command c{.kind = Command::Kind::kAuthorizeResult, .session = l->owner_session, .text = ev.user};
         if (!l->auth_ids.empty()) {
           c.rpc_id = l->auth_ids.front();
           l->auth_ids.erase(l->auth_ids.begin());
         }
-        c.text = ev.user;
         c.ok = ev.ok;
         c.error = ev.error;
+        emit(std::move(c));
       } else if (!ev.ok) {
         log(LogLevel::kError, "pool_authorize_failed").kv("pool", pool).kv("user", ev.user)
             .kv("error", ev.error.message);
@@ -129,10 +128,10 @@ void Router::handle_link_event(Link* l, UpstreamEvent& ev) {
           .kv("mask", hex_u32_string(ev.version_mask));
       // Every session on the connection rolls within the new mask from now
       // on (told with mining.set_version_mask); shares outside it are refused.
-      Command& c = emit(Command::Kind::kVersionMask);
-      c.link = l->id;
-      c.mask = ev.version_mask;
-      c.sessions.assign(l->sessions.begin(), l->sessions.end());
+      emit({.kind = Command::Kind::kVersionMask,
+            .link = l->id,
+            .sessions = {l->sessions.begin(), l->sessions.end()},
+            .mask = ev.version_mask});
       break;
     }
     case UpstreamEventKind::kSetExtranonce:
@@ -198,12 +197,12 @@ void Router::on_job(Link* l, UpstreamEvent& ev) {
 }
 
 void Router::fan_out(Link* l, const JobRef& job, bool force_clean) {
-  Command& c = emit(Command::Kind::kJob);
-  c.link = l->id;
-  c.pool = l->pool;
-  c.job = job;
-  c.clean = force_clean;
-  c.sessions.assign(l->sessions.begin(), l->sessions.end());
+  emit({.kind = Command::Kind::kJob,
+        .link = l->id,
+        .pool = l->pool,
+        .job = job,
+        .sessions = {l->sessions.begin(), l->sessions.end()},
+        .clean = force_clean});
 }
 
 void Router::release_held_jobs() {
@@ -219,17 +218,17 @@ void Router::on_submit_result(Link* l, UpstreamEvent& ev) {
   if (fit == forwards_.end()) return;
   const Forward f = fit->second;
   forwards_.erase(fit);
-  Command& c = emit(Command::Kind::kVerdict);
-  c.token = ev.token;
-  c.session = f.session_id;
-  c.worker = f.worker;
-  c.link = f.link_id;
-  c.pool = l->pool;
-  c.block = f.block;
-  c.difficulty = f.difficulty;
-  c.stamp = f.stamp;
-  c.ok = ev.ok;
-  c.error = ev.error;
+  emit({.kind = Command::Kind::kVerdict,
+        .link = f.link_id,
+        .pool = l->pool,
+        .session = f.session_id,
+        .ok = ev.ok,
+        .error = ev.error,
+        .token = ev.token,
+        .worker = f.worker,
+        .block = f.block,
+        .difficulty = f.difficulty,
+        .stamp = f.stamp});
   if (ev.ok) pools_[l->pool]->window_accepted += f.difficulty;
   retire_if_done(l);
   if (stopping_ || l->dead) return;
@@ -342,7 +341,7 @@ void Router::dispose_link(Link* l) {
     for (auto& a : l->pending_auth) parked.push_back(std::move(a));
     l->pending_auth.clear();
   }
-  if (l->connect_at < 0) emit(Command::Kind::kCloseLink).link = l->id;  // its transport was opened
+  if (l->connect_at < 0) emit({.kind = Command::Kind::kCloseLink, .link = l->id});  // its transport was opened
   jobs_.retire_link(l->id);
   auto it = links_.find(l->id);
   if (it == links_.end()) return;

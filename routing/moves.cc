@@ -60,20 +60,18 @@ void Router::send_move(SessionRec& m, size_t pool, uint32_t wait) {
   if (closes) {
     log(LogLevel::kInfo, "miner_moved").kv("session", m.id).peer(m.id).kv("pool", pools_[pool]->cfg.name)
         .kv("how", "close").kv("profile", prof ? prof->name : std::string("-"));
-    Command& c = emit(Command::Kind::kCloseSession);
-    c.session = m.id;
-    c.text = "moved: its firmware does not follow client.reconnect";
-    c.reason_class = "moved";
+    emit({.kind = Command::Kind::kCloseSession,
+          .session = m.id,
+          .text = "moved: its firmware does not follow client.reconnect",
+          .reason_class = "moved"});
     return;
   }
   // Where it reconnects (a tunneled miner: the pool's own address; the
   // others: hashgate's advertised or local address) is the shell's to say.
-  Command& c = emit(Command::Kind::kReconnect);
-  c.session = m.id;
-  c.pool = pool;
+  Command c{.kind = Command::Kind::kReconnect, .pool = pool, .session = m.id, .wait = wait,
+            .text = pools_[pool]->cfg.name};
   if (!pools_[pool]->cfg.builtin) c.endpoint = pools_[pool]->cfg.endpoint;
-  c.text = pools_[pool]->cfg.name;
-  c.wait = wait;
+  emit(std::move(c));
 }
 
 void Router::await_link(size_t pool, SessionRec& m) {
@@ -119,7 +117,7 @@ void Router::resplit_link(Link* l) {
   for (SessionRec* m : ms) {
     m->has_prefix = false;
     m->link_id = 0;
-    emit(Command::Kind::kUnbind).session = m->id;
+    emit({.kind = Command::Kind::kUnbind, .session = m->id});
     auto prefix = l->prefixes->allocate();
     if (prefix && can_move_in_place(*m)) {
       place_session(l, *m, *prefix, true);
@@ -176,12 +174,12 @@ void Router::rehome(const std::vector<uint64_t>& sessions, bool close_instead) {
     // The link is gone already: nothing to release on it.
     m->link_id = 0;
     m->has_prefix = false;
-    emit(Command::Kind::kUnbind).session = sid;
+    emit({.kind = Command::Kind::kUnbind, .session = sid});
     if (close_instead) {
-      Command& c = emit(Command::Kind::kCloseSession);
-      c.session = sid;
-      c.text = "pool connection lost";
-      c.reason_class = "pool_lost";
+      emit({.kind = Command::Kind::kCloseSession,
+            .session = sid,
+            .text = "pool connection lost",
+            .reason_class = "pool_lost"});
     } else {
       move_session(*m);
     }

@@ -94,12 +94,9 @@ class PassthroughPlacement final : public Placement {
         // the connection it gets when one can (hashgate's outage, not a refusal).
         auto& parked = r.parked_auth_[sid];
         if (parked.size() >= kMaxParkedAuthorizes) {
-          Command& c = r.emit(Command::Kind::kAuthorizeResult);
-          c.session = sid;
-          c.rpc_id = id;
-          c.text = auth.user;
-          c.ok = false;
+          Command c{.kind = Command::Kind::kAuthorizeResult, .session = sid, .text = auth.user, .rpc_id = id};
           c.error.message = "too many authorizes";
+          r.emit(std::move(c));
           return true;
         }
         parked.emplace_back(id, auth);

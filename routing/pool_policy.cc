@@ -26,7 +26,7 @@ std::optional<size_t> Router::serving_pool() {
       const size_t old = active_pool_;
       active_pool_ = p;
       ++pools_[old]->failovers;
-      emit(Command::Kind::kPoolFailover).pool = old;
+      emit({.kind = Command::Kind::kPoolFailover, .pool = old});
       // Miners still on the old pool move now (failback) or already have.
       std::vector<SessionRec*> movers;
       for (auto& [id, l] : links_)
@@ -45,7 +45,7 @@ std::optional<size_t> Router::serving_pool() {
     if (p != active_pool_ && ready_link(p, false)) {
       log(LogLevel::kWarn, "pool_failover").kv("from", pools_[active_pool_]->cfg.name).kv("to", pools_[p]->cfg.name);
       ++pools_[active_pool_]->failovers;
-      emit(Command::Kind::kPoolFailover).pool = active_pool_;
+      emit({.kind = Command::Kind::kPoolFailover, .pool = active_pool_});
       active_pool_ = p;
       return p;
     }
@@ -214,10 +214,7 @@ void Router::on_timeout(double now) {
     l->redirected = !(ps.endpoint == ps.cfg.endpoint);
     log(LogLevel::kInfo, "pool_connecting").kv("pool", ps.cfg.name).kv("link", uint64_t(l->id)).kv("url", ps.cfg.url)
         .kv("endpoint", ps.cfg.builtin ? std::string("test") : ps.endpoint.to_string());
-    Command& c = emit(Command::Kind::kConnectLink);
-    c.link = l->id;
-    c.pool = l->pool;
-    c.endpoint = ps.endpoint;
+    emit({.kind = Command::Kind::kConnectLink, .link = l->id, .pool = l->pool, .endpoint = ps.endpoint});
   }
   release_held_jobs();
   if (stopping_) return;

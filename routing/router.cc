@@ -97,19 +97,6 @@ void Router::enter(double now) {
   graveyard_.clear();  // no pointer into them outlives the call that disposed them
 }
 
-Command& Router::emit(Command::Kind kind) {
-  commands_.emplace_back();
-  commands_.back().kind = kind;
-  return commands_.back();
-}
-
-LogEvent& Router::log(LogLevel level, const char* name) {
-  Command& c = emit(Command::Kind::kLog);
-  c.log.level = level;
-  c.log.name = name;
-  return c.log;
-}
-
 bool Router::take_commands(std::vector<Command>& out) {
   out.clear();
   out.swap(commands_);
@@ -247,14 +234,11 @@ void Router::place_session(Link* l, SessionRec& m, uint32_t prefix, bool in_plac
   m.prefix = prefix;
   m.has_prefix = true;
   l->sessions.insert(m.id);
-  // make_binding may log (a command of its own): built before this command
-  // is emitted, since a reference into commands_ does not survive another emit.
-  Binding binding = make_binding(l, prefix, m);
-  Command& c = emit(in_place ? Command::Kind::kSetExtranonce : Command::Kind::kBind);
-  c.session = m.id;
-  c.link = l->id;
-  c.pool = l->pool;
-  c.binding = std::move(binding);
+  emit({.kind = in_place ? Command::Kind::kSetExtranonce : Command::Kind::kBind,
+        .link = l->id,
+        .pool = l->pool,
+        .session = m.id,
+        .binding = make_binding(l, prefix, m)});
 }
 
 void Router::unbind_session(SessionRec& m) {
@@ -264,7 +248,7 @@ void Router::unbind_session(SessionRec& m) {
   }
   m.link_id = 0;
   m.has_prefix = false;
-  emit(Command::Kind::kUnbind).session = m.id;
+  emit({.kind = Command::Kind::kUnbind, .session = m.id});
 }
 
 void Router::reset_prefixes(Link* l) {

@@ -228,9 +228,35 @@ class Router {
 
   // Every public entry: dead links of the previous call are freed.
   void enter(double now);
-  LogEvent& log(LogLevel level, const char* name);
-  // The new command, valid only until the next emit (commands_ may grow).
-  Command& emit(Command::Kind kind);
+  // A log line being built; it becomes a command when the statement that
+  // built it ends (log(...).kv(...).kv(...);).
+  class LogLine {
+   public:
+    LogLine(Router& r, LogLevel level, const char* name) : r_(r) {
+      ev_.level = level;
+      ev_.name = name;
+    }
+    LogLine(const LogLine&) = delete;
+    LogLine& operator=(const LogLine&) = delete;
+    ~LogLine() { r_.emit({.kind = Command::Kind::kLog, .log = std::move(ev_)}); }
+    template <class T>
+    LogLine& kv(std::string key, T v) {
+      ev_.kv(std::move(key), v);
+      return *this;
+    }
+    LogLine& peer(uint64_t session) {
+      ev_.peer(session);
+      return *this;
+    }
+
+   private:
+    Router& r_;
+    LogEvent ev_;
+  };
+  LogLine log(LogLevel level, const char* name) { return LogLine(*this, level, name); }
+  // Commands are whole values when they are emitted: nothing outside
+  // commands_ refers into it, however many commands building one may add.
+  void emit(Command c) { commands_.push_back(std::move(c)); }
   double unit_random() { return double(rng_() % 1000000) / 1e6; }
   SessionRec* rec(uint64_t sid);
   SessionRec& track(uint64_t sid, const DownstreamSession& s, std::optional<size_t> preferred);

@@ -356,6 +356,8 @@ class Harness {
 
  public:
   JobBook& jobs() { return jobs_; }
+  // The one firmware profile every miner of this harness has.
+  FirmwareProfile& profile() { return profile_; }
 };
 
 // Pools "a" (priority 0) and "b" (priority 1), the failover defaults but a

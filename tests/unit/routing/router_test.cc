@@ -43,6 +43,30 @@ TEST_CASE("routing: both pools connect at once; miners are placed on the serving
   CHECK(h.router->active_pool() == 0);
 }
 
+TEST_CASE("routing: firmware that takes less extranonce1 than the pool's is still bound, whole, and each is warned about") {
+  // The pool's 4 bytes of extranonce1 and hashgate's prefix exceed this
+  // profile's 4: every bind also logs miner_space_outside_profile, a command
+  // emitted while the bind is being built (40 miners: commands_ grows meanwhile).
+  Harness h(two_pools(), 2);
+  h.profile().name = "narrow";
+  h.profile().max_extranonce1_size = 4;
+  auto ids = start(h, 40, false);
+  const auto binds = h.seen(Command::Kind::kBind);
+  REQUIRE(binds.size() == ids.size());
+  for (const Event& e : binds) {
+    CHECK(e.c.binding.link_id == h.link_of_pool(0));
+    CHECK(e.c.binding.extranonce1.size() > 4);
+    CHECK(e.c.binding.extranonce2_size > 0);
+  }
+  const auto warned = h.logs("miner_space_outside_profile");
+  REQUIRE(warned.size() == ids.size());
+  CHECK(warned[0].c.log.find("profile")->s == "narrow");
+  for (uint64_t sid : ids) {
+    CHECK(h.miners.at(sid)->bound());
+    CHECK(h.miners.at(sid)->binding().extranonce1.size() == binds[0].c.binding.extranonce1.size());
+  }
+}
+
 TEST_CASE("routing: a killed primary: its miners move to the standby in the same instant, then attempts back off") {
   Harness h(two_pools(), 2);
   auto ids = start(h, 6);
