@@ -3,12 +3,12 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 #include "proxy/admin_api.h"
 #include "proxy/admin_format.h"
 #include "proxy/admin_ledger.h"
+#include "proxy/clock.h"
 #include "proxy/dashboard.h"
 #include "proxy/economics_admin.h"
 #include "proxy/log.h"
@@ -21,10 +21,6 @@ namespace {
 
 using admin_format::error_json;
 using admin_format::kv;
-
-double mono_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // A loop that has not published for this long is not responsive.
 constexpr double kStallSeconds = 5;
@@ -77,7 +73,7 @@ std::optional<HttpResponse> AdminServer::fast(const HttpRequest& r) {
 }
 
 bool AdminServer::token_ok(const std::string& peer, const std::string* auth, const std::string& token) {
-  const double t = mono_seconds();
+  const double t = mono_now();
   std::lock_guard<std::mutex> g(guess_mu_);
   if (guesses_.size() > kMaxGuessers) {
     for (auto it = guesses_.begin(); it != guesses_.end();)
@@ -105,7 +101,7 @@ HttpResponse AdminServer::read_route(const HttpRequest& ri, const Snapshot& s) {
   const std::string& uri = ri.path;
   if (uri == "/metrics") return reply(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(s));
   if (uri == "/healthz") {
-    double age = mono_seconds() - s.published_mono;
+    double age = mono_now() - s.published_mono;
     if (age > kStallSeconds)
       return reply(503, "text/plain", "event loop stalled: no snapshot for " + std::to_string(int(age)) + " s\n");
     return reply(200, "text/plain", "ok\n");

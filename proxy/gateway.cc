@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -17,6 +16,7 @@
 #include "hashing/sha256.h"
 #include "protocol/http_connect.h"
 #include "protocol/notify_throttle.h"
+#include "proxy/clock.h"
 #include "proxy/log.h"
 #include "proxy/reconnect_target.h"
 #include "proxy/reload.h"
@@ -35,18 +35,6 @@ uint64_t random_u64() {
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) v = std::random_device{}();
   return v;
 }
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-double mono_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Hashes a share of difficulty 1 stands for: 2^32 for sha256d; scrypt's
-// difficulty 1 is 65536 times easier.
-double hashes_per_difficulty(Algorithm a) { return a == Algorithm::kScrypt ? 65536.0 : 4294967296.0; }
 
 }  // namespace
 
@@ -377,87 +365,6 @@ void Gateway::on_tick() {
   if (++ticks_ % 10 == 0) accounts_.age(now(), unix_now());
   // Failback, rebalancing by weight, sessions waiting for a usable pool.
   upstream_->tick(t);
-}
-
-void Gateway::publish_snapshot() {
-  auto s = std::make_shared<Snapshot>();
-  const double t = now();
-  s->version = HASHGATE_VERSION;
-  s->algorithm = algorithm_name(algo_);
-  s->hashing_path = hash_path_name(shares_.path());
-  s->started_unix = started_unix_;
-  s->published_unix = unix_now();
-  s->published_mono = mono_now();
-  s->listeners_up = life_.serving();
-  s->draining = life_.draining();
-  s->connections_current = miners_.size();
-  edge_.fill(*s, t, s->published_unix - t);
-  s->submit_rtt = submit_rtt_;
-  s->job_fanout = fanout_.times();
-  s->share_validation = shares_.validation_times();
-  s->reloads_ok = reloads_ok_;
-  s->reloads_failed = reloads_failed_;
-  s->last_reload_error = last_reload_error_;
-  s->max_worker_labels = cfg_.admin.max_worker_labels;
-  const double hpd = hashes_per_difficulty(algo_);
-  bool any_ready = false;
-  std::vector<FarmEconomics::PoolInput> econ_pools;
-  const routing::Router& router = upstream_->router();
-  const auto links = router.links();
-  for (size_t i = 0; i < router.pool_count(); ++i) {
-    const UpstreamLinks::PoolCounters& ps = upstream_->counters(i);
-    const conf::Pool& pc = cfg_.pools[i];
-    PoolSnapshot p;
-    p.name = pc.name;
-    p.url = pc.url;
-    p.priority = pc.priority;
-    p.weight = pc.weight;
-    p.enabled = router.pool_enabled(i);
-    p.breaker = router.breaker(i).state_name();
-    const bool ready = router.pool_ready(i);
-    const bool active = i == router.active_pool();
-    any_ready = any_ready || ready;
-    p.state = !p.enabled ? "disabled" : !ready ? "down" : active ? "active" : "standby";
-    JobRef newest;  // the pool's current job, for the economics
-    for (const auto& l : links)
-      if (l.pool == i) {
-        ++p.connections;
-        p.sessions += l.sessions;
-        if (JobRef j = jobs_.latest(l.id); j && (!newest || j->seq > newest->seq)) newest = j;
-      }
-    if (economics_) econ_pools.push_back({pc.name, newest, active});
-    p.accepted = ps.accepted;
-    p.rejected = ps.rejected;
-    p.accepted_difficulty = ps.accepted_difficulty;
-    p.hashgate_accepted_difficulty = ps.hashgate_accepted_difficulty;
-    p.jobs_coalesced = router.jobs_coalesced(i);
-    p.hashrate = ps.rate.per_second(t) * hpd;
-    p.accepted_hashrate = ps.accepted_rate.per_second(t) * hpd;
-    integrity_->fill(i, p, t);
-    s->sessions_by_pool[p.name] = p.sessions;
-    s->pools.push_back(std::move(p));
-  }
-  integrity_->fill(*s);
-  s->ready = s->listeners_up && any_ready;  // serving: listeners up, not draining
-  s->not_ready_reason = life_.not_ready_reason() ? life_.not_ready_reason() : !any_ready ? "no usable pool" : "";
-  firmware_.fill(*s);
-  s->hashes_per_difficulty = hpd;
-  accounts_.fill(*s, t);
-  s->published_loop = t;
-  // Ten-second points over the last hour, for the dashboard's chart.
-  if (hashrate_history_.empty() || s->published_unix - hashrate_history_.back().first >= 10) {
-    hashrate_history_.emplace_back(s->published_unix, s->hashrate);
-    if (hashrate_history_.size() > 360) hashrate_history_.erase(hashrate_history_.begin());
-  }
-  s->hashrate_history = hashrate_history_;
-  if (boards_) s->boards = boards_->snapshot();
-  if (economics_) {
-    auto r = economics_->update(t, s->published_unix, econ_pools, s->boards);
-    s->economics = std::move(r.snapshot);
-    for (const auto& [board, paused] : r.pause)
-      if (boards_) boards_->set_paused(board, paused);
-  }
-  snapshots_.store(std::move(s));
 }
 
 void Gateway::post_command(AdminCommand c) {

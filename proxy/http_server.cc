@@ -10,16 +10,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cctype>
 #include <cstring>
 
+#include "proxy/clock.h"
+
 namespace hashgate {
 namespace {
-
-double mono() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -377,7 +374,7 @@ void HttpServer::run() {
     fds.clear();
     ids.clear();
     fds.push_back({wake_[0], POLLIN, 0});
-    fds.push_back({listen_fd_, short(mono() >= accept_paused_until_ ? POLLIN : 0), 0});
+    fds.push_back({listen_fd_, short(mono_now() >= accept_paused_until_ ? POLLIN : 0), 0});
     for (auto& [id, c] : conns_) {
       const bool writing = c.sent < c.out.size();
       if (c.head_done && !writing) {
@@ -388,7 +385,7 @@ void HttpServer::run() {
       ids.push_back(id);
     }
     poll(fds.data(), nfds_t(fds.size()), 250);
-    const double now = mono();
+    const double now = mono_now();
     if (fds[0].revents) {
       char b[64];
       while (read(wake_[0], b, sizeof b) > 0) {

@@ -1,8 +1,7 @@
 #include "proxy/job_integrity.h"
 
-#include <chrono>
-
 #include "protocol/address.h"
+#include "proxy/clock.h"
 #include "proxy/log.h"
 
 namespace hashgate {
@@ -36,10 +35,6 @@ std::vector<PoolRules> pool_rules(const conf::Config& cfg) {
     v.push_back(std::move(r));
   }
   return v;
-}
-
-double unix_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 const char* action_name(IntegrityAction a) {
@@ -103,7 +98,7 @@ bool JobIntegrity::job(size_t pool, const NotifyParams& n, const SubscribeResult
     return last->ok;
   }
   const JobFacts f = job_facts(n, sub.extranonce1.size(), sub.extranonce2_size);
-  const bool ok = monitor_.on_job(pool, f, version_mask, now, unix_seconds());
+  const bool ok = monitor_.on_job(pool, f, version_mask, now, unix_now());
   drain(&why);
   last = Judged{n.job_id, n.prevhash, n.coinb1, n.coinb2, n.version, n.nbits, n.ntime, version_mask,
                 sub.extranonce1.size(), sub.extranonce2_size, ok, why};

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "proxy/clock.h"
 #include "proxy/log.h"
 
 namespace hashgate {
@@ -32,10 +33,6 @@ std::unique_ptr<LedgerStore> open_store(const conf::Ledger& cfg, std::string& er
   else if (cfg.backend == "postgres") c = open_postgres(cfg.url, error);
   else error = "ledger backend is off";
   return c ? std::make_unique<LedgerStore>(std::move(c)) : nullptr;
-}
-
-double unix_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
@@ -141,7 +138,7 @@ void Ledger::run() {
     g.unlock();
     std::string error;
     bool ok = batches.empty() || store_->write(batches, instance_, error);
-    const double t = unix_seconds();
+    const double t = unix_now();
     if (ok && t - last_prune >= 60) {
       last_prune = t;
       std::string perr;

@@ -10,16 +10,13 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "proxy/clock.h"
 #include "proxy/log.h"
 
 namespace hashgate {
 namespace {
 
 constexpr size_t kMaxAnswerBytes = 65536;
-
-double unix_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 struct Fetch {
   std::string body;
@@ -193,7 +190,7 @@ void PriceFeed::fetch_once(const conf::PriceSource& cfg) {
     if (p.price) price = p.price;
     else error = p.error;
   }
-  double now = unix_seconds();
+  double now = unix_now();
   std::lock_guard<std::mutex> g(mu_);
   if (cfg.url != cfg_.url || stopping_) return;  // reconfigured meanwhile: this answer is for the old source
   status_.last_attempt_unix = now;
