@@ -128,18 +128,26 @@ def to_yaml(obj, indent=0):
     return "\n".join(lines)
 
 
-def start_hashgate(hashgate, d, cfg):
-    """Writes `cfg` to d/hashgate.yaml, starts hashgate on it and waits for its
-    Stratum and admin listeners; returns (process, stratum port, admin port)."""
-    path = os.path.join(d, "hashgate.yaml")
-    with open(path, "w") as f:
-        f.write(to_yaml(cfg) + "\n")
+def launch_hashgate(hashgate, path, admin=True):
+    """Starts hashgate on the config at `path` and waits for its Stratum
+    listener and (unless `admin` is False) its admin listener; returns
+    (process, stratum port, admin port or None)."""
     gw = Proc([hashgate, "--config", path])
     port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
                         and json.loads(l)["port"])
-    admin = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "admin_listening"
-                         and json.loads(l)["port"])
-    return gw, port, admin
+    admin_port = None
+    if admin:
+        admin_port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "admin_listening"
+                                  and json.loads(l)["port"])
+    return gw, port, admin_port
+
+
+def start_hashgate(hashgate, d, cfg, admin=True):
+    """Writes `cfg` to d/hashgate.yaml and launches hashgate on it (launch_hashgate)."""
+    path = os.path.join(d, "hashgate.yaml")
+    with open(path, "w") as f:
+        f.write(to_yaml(cfg) + "\n")
+    return launch_hashgate(hashgate, path, admin)
 
 
 class Scenario:

@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 import promparse  # noqa: E402
-from harness import PY, SUPPORT, Failure, Proc, RawMiner, check, events, run, to_yaml  # noqa: E402
+from harness import PY, SUPPORT, Failure, Proc, RawMiner, check, events, launch_hashgate, run, to_yaml  # noqa: E402
 
 TOKEN = "test-token-0123456789"
 
@@ -62,12 +62,7 @@ def write_config(path, pools, extra=None):
 
 
 def start_gateway(hashgate, path):
-    gw = Proc([hashgate, "--config", path])
-    port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
-                        and json.loads(l)["port"])
-    admin = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "admin_listening"
-                         and json.loads(l)["port"])
-    return gw, port, admin
+    return launch_hashgate(hashgate, path)
 
 
 def miners(port, report, *extra):

@@ -18,7 +18,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import PY, SUPPORT, Proc, check, events, run, to_yaml  # noqa: E402
+from harness import PY, SUPPORT, Proc, check, events, run, start_hashgate, to_yaml  # noqa: E402
 
 
 def free_port():
@@ -59,12 +59,8 @@ def config(pools, **extra):
 
 
 def start_gateway(hashgate, d, cfg):
-    path = os.path.join(d, "hashgate.yaml")
-    with open(path, "w") as f:
-        f.write(to_yaml(cfg) + "\n")
-    gw = Proc([hashgate, "--config", path])
-    port = gw.wait_line(lambda l: l.startswith("{") and json.loads(l).get("event") == "listening"
-                        and json.loads(l)["port"])
+    """hashgate on `cfg` (some of these configs have no admin listener): (process, Stratum port)."""
+    gw, port, _ = start_hashgate(hashgate, d, cfg, admin=False)
     return gw, port
 
 
