@@ -41,6 +41,7 @@ class ScriptedPool {
   uint32_t next_extranonce1 = 0x10000000;
   std::map<uint32_t, Conn> conns;  // by link
   std::map<std::string, Bytes> issued;  // session id -> extranonce1
+  std::vector<std::string> users;  // each mining.authorize's user, in order
   uint64_t submits = 0, jobs_sent = 0;
   double last_job_at = 0;
 
@@ -108,6 +109,7 @@ class ScriptedPool {
       c.subscribed = true;
       write_subscribe_result(c.out, m.id, resume, c.extranonce1, extranonce2_size);
     } else if (m.method == "mining.authorize") {
+      if (m.param_count > 0 && m.params[0].is_string()) users.emplace_back(std::string_view(m.params[0].get_string().value()));
       c.authorized = true;
       write_result_true(c.out, m.id);
       write_set_difficulty(c.out, 1);
@@ -133,14 +135,14 @@ struct Event {
 
 class Harness {
  public:
-  explicit Harness(RouterConfig cfg, size_t pools) {
+  explicit Harness(RouterConfig cfg, size_t pools, JobVetting* vetting = nullptr) {
     ctx_.parser = &miner_parser_;
     ctx_.jobs = &jobs_;
     ctx_.algorithm = Algorithm::kSha256d;
     ctx_.vardiff = VardiffConfig{1, 1, 1, 10};
     cfg.breaker.jitter = 0;  // exact schedules
     for (size_t i = 0; i < pools; ++i) this->pools.push_back(std::make_unique<ScriptedPool>());
-    router = std::make_unique<Router>(std::move(cfg), jobs_);
+    router = std::make_unique<Router>(std::move(cfg), jobs_, vetting);
     router->start(now);
     apply();
   }

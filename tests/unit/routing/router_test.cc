@@ -318,3 +318,117 @@ TEST_CASE("routing: a reconnect to another host is refused unless allowed") {
 }
 
 }  // namespace hashgate::routing::testing
+
+namespace hashgate::routing::testing {
+
+TEST_CASE("routing: passthrough: a connection per miner under its own name, closed with it; a lost pool closes its miners") {
+  RouterConfig cfg = two_pools();
+  cfg.strategy = Strategy::kPassthrough;
+  Harness h(std::move(cfg), 2);
+  h.run_until(1);
+  CHECK(h.connect_times(0).empty());  // no standing connections
+  CHECK(h.connect_times(1).empty());
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(h.add_miner(false));
+  h.run_until(1);  // the connections open from the router's timer, in the same instant
+  CHECK(h.connect_times(0) == std::vector<double>{1, 1, 1});
+  CHECK(h.pools[0]->users == std::vector<std::string>{"w1", "w2", "w3"});
+  const auto answers = h.seen(Command::Kind::kAuthorizeResult);
+  REQUIRE(answers.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(answers[i].c.session == ids[i]);
+    CHECK(answers[i].c.ok);
+    CHECK(answers[i].c.text == "w" + std::to_string(ids[i]));
+  }
+  // Each miner gets its connection's whole space: the pool's extranonce1, all of its extranonce2.
+  const auto binds = h.seen(Command::Kind::kBind);
+  REQUIRE(binds.size() == 3);
+  std::set<uint32_t> links;
+  for (const Event& e : binds) {
+    links.insert(e.c.binding.link_id);
+    CHECK(e.c.binding.extranonce1 == h.pools[0]->conns.at(e.c.binding.link_id).extranonce1);
+    CHECK(e.c.binding.extranonce2_size == 8);
+  }
+  CHECK(links.size() == 3);
+  // A miner that leaves takes its connection with it.
+  h.run_until(2);
+  const uint32_t first_link = h.placements().at(ids[0]).link_id;
+  h.router->session_closed(ids[0]);
+  h.apply();
+  auto closed = h.seen(Command::Kind::kCloseLink);
+  REQUIRE(closed.size() == 1);
+  CHECK(closed[0].c.link == first_link);
+  CHECK(closed[0].t == 2);
+  // The pool dies: its miners are closed at once (a passthrough miner is moved by reconnecting).
+  h.run_until(10);
+  h.kill_pool(0);
+  const auto gone = h.seen(Command::Kind::kCloseSession);
+  REQUIRE(gone.size() == 2);
+  CHECK(std::set<uint64_t>{gone[0].c.session, gone[1].c.session} == std::set<uint64_t>{ids[1], ids[2]});
+  for (const Event& e : gone) {
+    CHECK(e.t == 10);
+    CHECK(e.c.text == "pool connection lost");
+  }
+  // Reconnecting, a miner gets its own connection to the standby.
+  const uint64_t back = h.add_miner(false);
+  h.run_until(10);
+  CHECK(h.connect_times(1) == std::vector<double>{10});
+  CHECK(h.router->link_pool(h.placements().at(back).link_id) == 1);
+  CHECK(h.pools[1]->users == std::vector<std::string>{"w" + std::to_string(back)});
+}
+
+namespace {
+// Refuses pool 0's jobs while `refuse` is set, the way job integrity refuses
+// a job that pays someone else.
+struct PoolVetting : JobVetting {
+  bool refuse = false;
+  int downs = 0;
+  void pool_down(size_t) override { ++downs; }
+  bool job(size_t pool, const NotifyParams&, const SubscribeResult&, uint32_t, double, std::string& why) override {
+    if (!refuse || pool != 0) return true;
+    why = "job integrity: its coinbase pays another address";
+    return false;
+  }
+  bool set_extranonce(size_t, const SubscribeResult&, std::string&) override { return true; }
+};
+}  // namespace
+
+TEST_CASE("routing: a pool whose job fails integrity: miners move in the same instant, no refused job reaches one, retried on the open breaker's schedule, failback once its jobs are good") {
+  PoolVetting v;
+  Harness h(two_pools(), 2, &v);
+  auto ids = start(h, 4);
+  const uint32_t standby = h.link_of_pool(1);
+  h.run_until(10);
+  const size_t jobs_before = h.seen(Command::Kind::kJob).size();
+  v.refuse = true;
+  h.pools[0]->notify_all(true, h.now);
+  h.deliver();
+  REQUIRE(h.logs("pool_failover").size() == 1);
+  CHECK(h.logs("pool_failover")[0].t == 10);
+  const auto moves = h.seen(Command::Kind::kSetExtranonce);
+  REQUIRE(moves.size() == ids.size());
+  for (const Event& e : moves) {
+    CHECK(e.t == 10);
+    CHECK(e.c.binding.link_id == standby);
+  }
+  check_all_placed(h, 1);
+  CHECK(h.router->breaker(0).state() == CircuitBreaker::State::kOpen);  // at once, no quick retries
+  CHECK(v.downs == 1);
+  // Every reconnect's first job is refused too: the breaker backs off (1, 2, 4, ... s, capped at 60).
+  h.run_until(200);
+  CHECK(h.connect_times(0) == std::vector<double>{0, 11, 13, 17, 25, 41, 73, 133, 193});
+  CHECK(v.downs == 9);
+  size_t from_a = 0;
+  const auto jobs = h.seen(Command::Kind::kJob);
+  for (size_t i = jobs_before; i < jobs.size(); ++i) from_a += jobs[i].c.pool == 0;
+  CHECK(from_a == 0);
+  // Good jobs again: the next attempt (253) holds, and failback comes failback_after_seconds later.
+  v.refuse = false;
+  h.run_until(400);
+  CHECK(h.connect_times(0).back() == 253);
+  REQUIRE(h.logs("pool_failback").size() == 1);
+  CHECK(h.logs("pool_failback")[0].t == 313);
+  check_all_placed(h, 0);
+}
+
+}  // namespace hashgate::routing::testing
