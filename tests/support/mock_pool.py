@@ -123,18 +123,22 @@ class Pool:
             if c.subscribed:
                 c.send(self.notify_line(job))
 
-    async def control_loop(self):
-        """Follows --control: a JSON file the test rewrites; each change is a new clean job."""
-        seen = None
+    def read_control(self):
+        """The --control file's text and JSON, or (None, None) while it is missing or half written."""
+        try:
+            with open(self.args.control) as f:
+                text = f.read()
+            return text, json.loads(text)
+        except (OSError, ValueError):
+            return None, None
+
+    async def control_loop(self, seen):
+        """Follows --control: a JSON file the test rewrites; each change is a new clean job.
+        `seen`: the text already applied at start."""
         while True:
             await asyncio.sleep(0.1)
-            try:
-                with open(self.args.control) as f:
-                    text = f.read()
-                ctl = json.loads(text)
-            except (OSError, ValueError):
-                continue
-            if text == seen:
+            text, ctl = self.read_control()
+            if text is None or text == seen:
                 continue
             seen = text
             self.control = ctl
@@ -494,6 +498,14 @@ async def main():
     if args.nbits is None:
         args.nbits = "1e0ffff0" if args.algorithm == "scrypt" else "1d00ffff"
     pool = Pool(args)
+    # The first job already follows --control: a gateway that connects at once
+    # must not see a tip the test never asked for (the default height 5000).
+    control_text = None
+    if args.control:
+        control_text, ctl = pool.read_control()
+        if ctl is not None:
+            pool.control = ctl
+            pool.events.append({"event": "control", "control": ctl, "at": time.time()})
     pool.make_job(True)
     tls = None
     if args.tls_cert:
@@ -508,7 +520,7 @@ async def main():
         loop.add_signal_handler(s, stop.set)
     jobs = asyncio.create_task(pool.job_loop())
     if args.control:
-        asyncio.create_task(pool.control_loop())
+        asyncio.create_task(pool.control_loop(control_text))
 
     async def later(delay, action):
         await asyncio.sleep(delay)
