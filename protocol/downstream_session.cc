@@ -347,6 +347,12 @@ void DownstreamSession::send_job_variant(const JobRef& job) {
 
 void DownstreamSession::on_job(const JobRef& job, bool force_clean) {
   if (!ready() || closing_ || job->link_id != binding_.link_id) return;
+  // Never a job older than (or the same as) the last one sent: the shell runs
+  // the routing core's commands after the core has booked later jobs, so a
+  // session bound in the same call was already given the newest as its first
+  // job when the fan-out of an older one reaches it.
+  const SentJob& last = sent_[(sent_next_ + sent_.size() - 1) % sent_.size()];
+  if (last.seq && (last.seq & JobBook::kSeqMask) >= job->seq) return;
   renotified_at_ = 0;  // this job carries the current difficulty
   // Never above the difficulty of the connection that gets the shares: the
   // pool credits a share only at its own (a lowered one applies from here).

@@ -432,3 +432,38 @@ TEST_CASE("routing: a pool whose job fails integrity: miners move in the same in
 }
 
 }  // namespace hashgate::routing::testing
+
+namespace hashgate::routing::testing {
+
+TEST_CASE("routing: a session never gets a job older than the last one sent (its bind ran after newer jobs were booked)") {
+  RouterConfig cfg = two_pools();
+  cfg.job_interval_seconds = 0;  // every job fanned out at once
+  Harness h(std::move(cfg), 2);
+  auto ids = start(h, 1);
+  DownstreamSession& s = *h.miners.at(ids[0]);
+  const uint32_t link = s.binding().link_id;
+  h.pools[0]->notify_all(false, h.now);
+  h.deliver();
+  const JobRef older = h.jobs().latest(link);
+  h.pools[0]->notify_all(false, h.now);
+  h.deliver();
+  const JobRef newest = h.jobs().latest(link);
+  REQUIRE(older->seq < newest->seq);
+  std::vector<OutChunk> out;
+  s.take_output(out);
+  REQUIRE(!out.empty());  // both went out, in order
+  out.clear();
+  // The shell runs a fan-out of the older job after the session already has the newest.
+  s.on_job(older, false);
+  s.take_output(out);
+  CHECK(out.empty());
+  s.on_job(newest, false);  // nor the same one twice
+  s.take_output(out);
+  CHECK(out.empty());
+  h.pools[0]->notify_all(false, h.now);  // the next job goes out as always
+  h.deliver();
+  s.take_output(out);
+  CHECK(out.size() == 1);
+}
+
+}  // namespace hashgate::routing::testing
