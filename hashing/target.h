@@ -16,6 +16,9 @@ enum class Algorithm { kSha256d, kScrypt };
 
 std::optional<Algorithm> parse_algorithm(std::string_view name);
 const char* algorithm_name(Algorithm a);
+// Hashes a share of difficulty 1 stands for: 2^32 for sha256d; scrypt's
+// difficulty 1 is 65536 times easier.
+inline double hashes_per_difficulty(Algorithm a) { return a == Algorithm::kScrypt ? 65536.0 : 4294967296.0; }
 
 class U256 {
  public:

@@ -1,10 +1,10 @@
 #include "proxy/admin_ledger.h"
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 
 #include "protocol/json_writer.h"
+#include "proxy/clock.h"
 #include "proxy/dashboard_ledger.h"
 #include "proxy/ledger_query.h"
 #include "proxy/log.h"
@@ -46,8 +46,7 @@ HttpResponse json_error(int status, std::string_view message) {
 // A database that fails every read would otherwise log once per request.
 bool read_failure_log_due() {
   static std::atomic<int64_t> last{0};
-  const int64_t t = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::steady_clock::now().time_since_epoch()).count();
+  const auto t = int64_t(mono_now());
   int64_t prev = last.load();
   return t - prev >= 10 && last.compare_exchange_strong(prev, t);
 }
@@ -60,8 +59,7 @@ std::optional<HttpResponse> ledger_route(const HttpRequest& r, const Snapshot& s
   const bool history = r.path == "/api/v1/history";
   if (!history && r.path != "/api/v1/reconciliation") return std::nullopt;
   if (!s.ledger_reader) return json_error(404, "the ledger is off (set ledger.backend to sqlite or postgres)");
-  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto now = int64_t(unix_now());
   LedgerQuery lq;
   std::string error;
   if (!parse_ledger_query(history ? LedgerView::kHistory : LedgerView::kReconciliation, r.query, r.header("Accept"),
@@ -73,8 +71,7 @@ std::optional<HttpResponse> ledger_route(const HttpRequest& r, const Snapshot& s
     if (read_failure_log_due()) log::warn("ledger_read_failed").kv("what", r.path).kv("error", error);
     return json_error(503, "the ledger cannot be read now: " + error);
   }
-  const double per_diff = s.algorithm == "sha256d" ? 4294967296.0 : 65536.0;
-  std::string body = history ? history_body(lq, rows, per_diff) : reconciliation_body(lq, rows);
+  std::string body = history ? history_body(lq, rows, s.hashes_per_difficulty) : reconciliation_body(lq, rows);
   return HttpResponse{200, lq.csv ? "text/csv; charset=utf-8" : "application/json", std::move(body), ""};
 }
 

@@ -614,7 +614,7 @@ void BoardManager::set_paused(const std::string& board, bool paused) {
 
 std::vector<BoardSnapshot> BoardManager::snapshot() const {
   std::vector<BoardSnapshot> out;
-  double per_diff = algo_ == Algorithm::kSha256d ? 4294967296.0 : 65536.0;
+  const double per_diff = hashes_per_difficulty(algo_);
   for (auto& b : boards_) {
     BoardSnapshot s = b->st;
     double up = b->mining_since > 0 ? std::max(1.0, mono() - b->mining_since) : 0;

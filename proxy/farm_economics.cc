@@ -26,7 +26,7 @@ FarmEconomics::Result FarmEconomics::update(double now, double unix, const std::
   auto s = std::make_shared<EconomicsSnapshot>();
   s->algorithm = algo_ == Algorithm::kSha256d ? "sha256d" : "scrypt";
   s->efficiency_unit = efficiency_unit(algo_);
-  s->hashes_per_difficulty = algo_ == Algorithm::kSha256d ? 4294967296.0 : 65536.0;
+  s->hashes_per_difficulty = hashes_per_difficulty(algo_);
   s->price = price_.status();
   if (s->price.source == "url" && s->price.updated_unix > 0) s->price_age_seconds = unix - s->price.updated_unix;
   s->power_price_per_kwh = power_price_at(cfg_.power, unix);

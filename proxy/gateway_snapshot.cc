@@ -6,13 +6,6 @@
 #include "proxy/gateway.h"
 
 namespace hashgate {
-namespace {
-
-// Hashes a share of difficulty 1 stands for: 2^32 for sha256d; scrypt's
-// difficulty 1 is 65536 times easier.
-double hashes_per_difficulty(Algorithm a) { return a == Algorithm::kScrypt ? 65536.0 : 4294967296.0; }
-
-}  // namespace
 
 void Gateway::publish_snapshot() {
   auto s = std::make_shared<Snapshot>();

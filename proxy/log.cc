@@ -2,7 +2,6 @@
 
 #include <spdlog/sinks/stdout_sinks.h>
 
-#include <chrono>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -11,6 +10,7 @@
 #include <cstdio>
 
 #include "protocol/json_writer.h"
+#include "proxy/clock.h"
 
 namespace hashgate::log {
 namespace {
@@ -76,7 +76,7 @@ std::mutex g_rate_mu;
 std::unordered_map<std::string_view, Window> g_windows;
 
 int64_t now_second() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return int64_t(mono_now());
 }
 
 void report_suppressed(std::string_view name, uint64_t n) {
